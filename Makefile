@@ -1,0 +1,34 @@
+# Two commands do all the set-up: `make run` and `make test`.
+# Both create .venv with a Python >= 3.12 (PATH first, then pyenv) and install what they need.
+
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+RULES ?= rules.example.yaml
+
+.PHONY: run test lint venv clean
+
+venv: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	@python=$$(scripts/find-python) || exit 1; \
+	  test -x $(BIN)/python || "$$python" -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+run: $(INSTALLED)
+	$(BIN)/aiwall run --rules $(RULES)
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: $(INSTALLED)
+	scripts/system-deps
+	$(MAKE) lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) test-output .pytest_cache .mypy_cache .ruff_cache .hypothesis

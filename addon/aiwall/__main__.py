@@ -1,0 +1,7 @@
+"""`python -m aiwall` is the `aiwall` command."""
+
+import sys
+
+from aiwall.cli import main
+
+sys.exit(main())

@@ -1,0 +1,437 @@
+"""The mitmproxy addon: hooks that turn flows into decisions and decisions into responses.
+
+Cases it handles:
+- CONNECT: remembers the target for the requests inside the tunnel; refuses it (403) when the
+  tunnel would not be intercepted (mitmproxy's ignore_hosts) and the vendor is blocked.
+- TLS ClientHello: with `intercept: ai-only`, passes non-AI connections through untouched,
+  judging the CONNECT target and the SNI together so a fake SNI cannot carry AI traffic.
+- Request headers: decides before the body is read; block and unacknowledged warn are
+  answered here, so no connection to the vendor is opened (connection_strategy=lazy).
+- The acknowledgement path: answered by the proxy itself, never forwarded.
+- Any exception inside aiwall: an error page for the request and an error event.
+"""
+
+import logging
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+from mitmproxy import ctx, exceptions, http, tcp, tls
+from mitmproxy.addonmanager import Loader
+from mitmproxy.proxy import server_hooks
+
+from aiwall import pages
+from aiwall.ack import (
+    ACK_PATH,
+    InvalidToken,
+    MemoryAckStore,
+    TokenSigner,
+    kept_justification,
+    redeem,
+)
+from aiwall.config import Config, load_config
+from aiwall.decision import Decision, RequestInfo
+from aiwall.events import EventLog, RequestContext
+from aiwall.flows import Client, authority, client_ip, client_of, connection_names, request_info
+from aiwall.registry import default_policies_dir
+from aiwall.rules import Action, Intercept
+from aiwall.yamlsource import ConfigError
+
+logger = logging.getLogger("aiwall")
+
+MAX_ACK_BODY = 16 * 1024
+
+
+class AiWall:
+    def __init__(self) -> None:
+        self.config: Config | None = None
+        self.events = EventLog("-")
+        self.store = MemoryAckStore()
+        self.signer = TokenSigner.with_random_secret()
+        self.allowed = 0  # allowed AI requests are counted, not logged one by one
+        self._connect_targets: dict[str, str] = {}
+
+    def load(self, loader: Loader) -> None:
+        loader.add_option("aiwall_rules", str, "rules.yaml", "The organisation's rules file.")
+        loader.add_option(
+            "aiwall_policies", str, "", "Folder of vendor records (empty: the shipped ones)."
+        )
+        loader.add_option("aiwall_log", str, "-", "Where the JSON event log goes: - or a file.")
+        loader.add_option(
+            "aiwall_ack_store",
+            str,
+            "memory",
+            "Where acknowledgements of warnings are kept: memory.",
+        )
+        loader.add_option(
+            "aiwall_intercept",
+            str,
+            "",
+            "ai-only or all; empty: as the rules file's settings.intercept says.",
+        )
+        loader.add_option(
+            "aiwall_secret",
+            str,
+            "",
+            "File with the key that signs acknowledgement tokens (empty: a random key per start).",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "aiwall_log" in updated:
+            self.events.close()
+            self.events = EventLog(ctx.options.aiwall_log)
+        if "aiwall_ack_store" in updated and ctx.options.aiwall_ack_store != "memory":
+            raise exceptions.OptionsError(
+                f"aiwall_ack_store: {ctx.options.aiwall_ack_store!r} is not supported (use memory)"
+            )
+        if "aiwall_intercept" in updated and ctx.options.aiwall_intercept not in ("", *Intercept):
+            raise exceptions.OptionsError(
+                f"aiwall_intercept: {ctx.options.aiwall_intercept!r} is not ai-only or all"
+            )
+        if "aiwall_secret" in updated:
+            self.signer = _signer(ctx.options.aiwall_secret)
+        if {"aiwall_rules", "aiwall_policies"} & updated:
+            self._load_config()
+        if "connection_strategy" in updated and ctx.options.connection_strategy != "lazy":
+            # With eager connections mitmproxy contacts the vendor before any hook can decide.
+            logger.warning(
+                "aiwall sets connection_strategy=lazy so blocked vendors are never contacted"
+            )
+            ctx.options.update(connection_strategy="lazy")
+
+    def _load_config(self) -> None:
+        rules = Path(ctx.options.aiwall_rules)
+        policies = Path(ctx.options.aiwall_policies) if ctx.options.aiwall_policies else None
+        try:
+            config = load_config(rules, policies)
+        except ConfigError as error:
+            problems = [str(p) for p in error.problems]
+            self.events.config_rejected(problems=problems)
+            if self.config is None:
+                raise exceptions.OptionsError("\n".join(problems)) from None
+            logger.error("aiwall: rejected the new configuration, keeping the last good one")
+            return
+        self.config = config
+        self.events.config_loaded(
+            rules=str(rules),
+            policies=str(policies or default_policies_dir()),
+            vendors=len(config.registry.vendors),
+            rules_count=len(config.rules.rules),
+            warnings=[str(w) for w in config.warnings],
+        )
+
+    @property
+    def intercept(self) -> Intercept:
+        if ctx.options.aiwall_intercept:
+            return Intercept(ctx.options.aiwall_intercept)
+        return self.config.rules.settings.intercept if self.config else Intercept.ALL
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        target = authority(flow.request.host, flow.request.port)
+        self._connect_targets[flow.client_conn.id] = target
+        try:
+            if not self._tunnel_is_ignored(flow.request.host, flow.request.port):
+                return  # intercepted: each request inside is decided on its own
+            client = client_of(flow)
+            decision = self._decide(
+                RequestInfo(connection_names(target, None), "CONNECT", "/", client.user, client.ip)
+            )
+            if (decision.ai and decision.action in (Action.BLOCK, Action.WARN)) or decision.invalid:
+                flow.response = http.Response.make(403, b"Blocked by aiwall\n")
+                self._log(flow, decision, client, 403)
+        except Exception as error:  # fail closed: an error refuses the tunnel
+            self._fail(flow, error, "http_connect")
+
+    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
+        """With ai-only, pass the connection through unless its CONNECT target or SNI is AI."""
+        try:
+            if self.intercept is Intercept.ALL:
+                return
+            target = self._connect_targets.get(data.context.client.id)
+            if target is None and data.context.server.address:
+                target = authority(*data.context.server.address[:2])
+            sni = data.client_hello.sni
+            decision = self._decide(RequestInfo(connection_names(target, sni), "CONNECT"))
+            # Without SNI only the Host header inside can name the vendor: look inside.
+            data.ignore_connection = bool(sni) and not decision.ai and not decision.invalid
+        except Exception as error:
+            data.ignore_connection = False  # intercept, so requestheaders decides (or fails closed)
+            self.events.internal_error(
+                error=repr(error), where="tls_clienthello", host=None, client_ip=None
+            )
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        try:
+            self._enforce(flow)
+        except Exception as error:
+            self._fail(flow, error, "requestheaders")
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        """The acknowledgement form's body has arrived: answer it here, never upstream."""
+        if flow.response or not flow.metadata.get("aiwall_ack"):
+            return
+        try:
+            self._acknowledge(flow, flow.metadata["aiwall_ack"])
+        except Exception as error:
+            self._fail(flow, error, "request")
+
+    def tcp_start(self, flow: tcp.TCPFlow) -> None:
+        """Raw TCP through a tunnel to a vendor cannot be shown a page: refuse it unless allowed."""
+        try:
+            target = self._connect_targets.get(flow.client_conn.id)
+            names = connection_names(target, flow.client_conn.sni)
+            decision = self._decide(RequestInfo(names, "CONNECT"))
+            if (decision.ai and decision.action in (Action.BLOCK, Action.WARN)) or decision.invalid:
+                flow.kill()
+        except Exception as error:
+            flow.kill()
+            self.events.internal_error(
+                error=repr(error), where="tcp_start", host=None, client_ip=None
+            )
+
+    def client_disconnected(self, client: Any) -> None:
+        self._connect_targets.pop(client.id, None)
+
+    def done(self) -> None:
+        self.events.close()
+
+    def _decide(self, request: RequestInfo) -> Decision:
+        if self.config is None:
+            raise RuntimeError("aiwall has no configuration")
+        return self.config.engine.decide(request)
+
+    def _enforce(self, flow: http.HTTPFlow) -> None:
+        assert self.config is not None, "aiwall has no configuration"
+        client = client_of(flow)
+        target = self._connect_targets.get(flow.client_conn.id)
+        request = request_info(flow, target, client)
+        html = pages.wants_html(flow.request.headers)
+        if len(flow.request.headers.get_all("host")) > 1:
+            flow.response = _response(pages.invalid_host_page("two Host headers", html=html))
+            return
+        decision = self.config.engine.decide(request)
+        if decision.invalid:
+            flow.response = _response(pages.invalid_host_page(decision.invalid, html=html))
+            self._log(flow, decision, client, 400)
+            return
+        if not decision.ai:
+            return
+        if request.path == ACK_PATH:
+            self._ack_request(flow, decision, client, html)
+            return
+        settings = self.config.rules.settings
+        for header in decision.tenant_headers:
+            flow.request.headers[header.name] = header.value  # replaces every copy the client sent
+        if decision.action is Action.BLOCK:
+            page = (
+                pages.block_page(decision, settings.contact)
+                if html
+                else pages.denial_json(decision, settings.contact)
+            )
+            flow.response = _response(page)
+            self._log(flow, decision, client, page.status)
+            return
+        if decision.action is Action.WARN:
+            assert decision.vendor is not None or decision.rule is not None
+            acknowledged = self.store.is_acknowledged(
+                client.identity(settings), _ack_scope(decision)
+            )
+            if not acknowledged:
+                page = self._warning(flow, decision, client, html, flow.request.url)
+                flow.response = _response(page)
+                self._log(flow, decision, client, page.status)
+                return
+            self._log(flow, decision, client, None, acknowledged=True)
+            return
+        if decision.action is Action.LOG or decision.shadow:
+            self._log(flow, decision, client, None)
+        else:
+            self.allowed += 1
+
+    def _warning(
+        self, flow: http.HTTPFlow, decision: Decision, client: Client, html: bool, return_url: str
+    ) -> pages.Page:
+        assert self.config is not None and decision.rule is not None
+        settings = self.config.rules.settings
+        host = flow.request.host_header or flow.request.host
+        if not html:
+            acknowledge_url = f"https://{host}{ACK_PATH}"
+            return pages.denial_json(decision, settings.contact, acknowledge_url=acknowledge_url)
+        ttl = decision.rule.ack_ttl or settings.ack_ttl
+        claim = {
+            "identity": client.identity(settings),
+            "vendor": _ack_scope(decision),
+            "rule": decision.rule.id,
+            "require_justification": decision.rule.require_justification,
+            "ttl_seconds": int(ttl.total_seconds()),
+        }
+        try:
+            token = self.signer.issue(return_url=return_url, **claim)  # type: ignore[arg-type]
+        except ValueError:  # a URL too long or odd to bind: return to the site's front page
+            front = f"{flow.request.scheme}://{host}/"
+            token = self.signer.issue(return_url=front, **claim)  # type: ignore[arg-type]
+        return pages.warn_page(decision, settings.contact, token=token, host=host)
+
+    def _ack_request(
+        self, flow: http.HTTPFlow, decision: Decision, client: Client, html: bool
+    ) -> None:
+        """GET shows the warning for this vendor; POST carries the form, read in `request`."""
+        assert self.config is not None
+        if decision.action is not Action.WARN:
+            page = pages.ack_refused_page(
+                "nothing to acknowledge here", html=html, contact=self.config.rules.settings.contact
+            )
+            flow.response = _response(page)
+            return
+        if flow.request.method == "GET":
+            home = f"{flow.request.scheme}://{flow.request.host_header or flow.request.host}/"
+            flow.response = _response(self._warning(flow, decision, client, html, home))
+            return
+        length = flow.request.headers.get("content-length", "")
+        if flow.request.method != "POST" or not length.isdigit() or int(length) > MAX_ACK_BODY:
+            reason = "the acknowledgement takes one small POST"
+            page = pages.ack_refused_page(
+                reason, html=html, contact=self.config.rules.settings.contact
+            )
+            flow.response = _response(page)
+            return
+        flow.metadata["aiwall_ack"] = (decision, client)
+
+    def _acknowledge(self, flow: http.HTTPFlow, pending: tuple[Decision, Client]) -> None:
+        assert self.config is not None
+        decision, client = pending
+        settings = self.config.rules.settings
+        identity = client.identity(settings)
+        scope = _ack_scope(decision)
+        form = flow.request.urlencoded_form
+        justification = kept_justification(form.get("justification", ""))
+        host = flow.request.host_header or flow.request.host
+        origin_error = _origin_error(flow.request.headers.get("origin"), flow.request.scheme, host)
+        try:
+            if origin_error:
+                raise InvalidToken(origin_error)
+            claim = redeem(
+                self.signer,
+                self.store,
+                form.get("token", ""),
+                identity=identity,
+                vendor=scope,
+                justification=justification,
+            )
+        except InvalidToken as refused:
+            page = pages.ack_refused_page(str(refused), html=True, contact=settings.contact)
+            flow.response = _response(page)
+            self._log_ack(decision, client, identity, scope, host, justification, 0, str(refused))
+            return
+        flow.response = _response(pages.redirect(claim.return_url))
+        self._log_ack(
+            decision, client, identity, scope, host, justification, claim.ttl_seconds, None
+        )
+
+    def _log_ack(
+        self,
+        decision: Decision,
+        client: Client,
+        identity: str,
+        scope: str,
+        host: str,
+        justification: str,
+        ttl: int,
+        refused: str | None,
+    ) -> None:
+        self.events.ack(
+            identity=identity,
+            user=client.user,
+            client_ip=str(client.ip) if client.ip else None,
+            vendor=scope,
+            product=f"{decision.vendor.id}/{decision.product.id}"
+            if decision.vendor and decision.product
+            else None,
+            rule_id=decision.rule.id if decision.rule else "",
+            host=host,
+            justification=justification,
+            ttl_seconds=ttl,
+            accepted=refused is None,
+            reason=refused or "acknowledged",
+        )
+
+    def _log(
+        self,
+        flow: http.HTTPFlow,
+        decision: Decision,
+        client: Client,
+        status: int | None,
+        acknowledged: bool = False,
+    ) -> None:
+        context = RequestContext(
+            client_ip=str(client.ip) if client.ip else None,
+            user=client.user,
+            method=flow.request.method,
+            scheme=flow.request.scheme,
+            path=flow.request.path,
+            sni=flow.client_conn.sni,
+            status_code=status,
+            acknowledged=acknowledged,
+        )
+        self.events.decision(decision, context)
+
+    def _fail(self, flow: http.HTTPFlow, error: Exception, where: str) -> None:
+        """Fail closed: the request is answered with an error and never reaches the vendor."""
+        contact = self.config.rules.settings.contact if self.config else "your IT service desk"
+        try:
+            html = pages.wants_html(flow.request.headers)
+        except Exception:
+            html = False
+        flow.response = _response(pages.error_page(html=html, contact=contact))
+        ip = client_ip(flow.client_conn)
+        self.events.internal_error(
+            error=repr(error),
+            where=where,
+            host=flow.request.host,
+            client_ip=str(ip) if ip else None,
+        )
+        logger.exception("aiwall failed closed in %s", where, exc_info=error)
+
+    def _tunnel_is_ignored(self, host: str, port: int) -> bool:
+        """Whether mitmproxy's ignore_hosts will pass this tunnel through unseen."""
+        patterns = ctx.options.ignore_hosts
+        name = f"{host}:{port}"
+        return any(re.search(pattern, name, re.IGNORECASE) for pattern in patterns)
+
+
+def _ack_scope(decision: Decision) -> str:
+    """What an acknowledgement covers: the vendor, or the host for one only a rule names."""
+    return decision.vendor.id if decision.vendor else f"host:{decision.host}"
+
+
+def _origin_error(origin: str | None, scheme: str, host: str) -> str | None:
+    if not origin:
+        return "the form came without an Origin header"
+    if origin.lower().rstrip("/") != f"{scheme}://{host}".lower():
+        return "the form was posted from another site"
+    return None
+
+
+def _response(page: pages.Page) -> http.Response:
+    headers = [(name.encode(), value.encode()) for name, value in page.headers]
+    return http.Response.make(page.status, page.body, headers)
+
+
+def _signer(secret_file: str) -> TokenSigner:
+    if not secret_file:
+        return TokenSigner.with_random_secret()
+    try:
+        secret = Path(secret_file).read_bytes().strip()
+    except OSError as error:
+        raise exceptions.OptionsError(
+            f"aiwall_secret: cannot read {secret_file}: {error}"
+        ) from None
+    if len(secret) < 32:
+        raise exceptions.OptionsError(f"aiwall_secret: {secret_file} holds under 32 bytes")
+    return TokenSigner(secret)
+
+
+__all__ = ["AiWall", "secrets", "server_hooks"]

@@ -1,0 +1,174 @@
+"""The vendor card: what a record says, arranged for people. Text here; HTML in `pages`."""
+
+from dataclasses import dataclass
+
+from aiwall.policy import OPEN_ENDED, UNKNOWN, Kind, OptOut, Product, Training, VendorRecord
+
+KIND_LABELS = {
+    Kind.CHAT_ASSISTANT: "AI chat assistant",
+    Kind.API_PLATFORM: "AI API platform",
+    Kind.CODING_ASSISTANT: "AI coding assistant",
+    Kind.SEARCH_ASSISTANT: "AI search assistant",
+    Kind.WRITING_ASSISTANT: "AI writing assistant",
+    Kind.TRANSLATION: "AI translation",
+    Kind.IMAGE_GENERATION: "AI image generation",
+    Kind.VIDEO_GENERATION: "AI video generation",
+    Kind.VOICE: "AI voice",
+    Kind.AGENT: "AI agent",
+    Kind.PRODUCTIVITY_SUITE: "AI in a productivity suite",
+    Kind.MODEL_HUB: "AI model hub",
+    Kind.OTHER: "AI service",
+}
+
+_TRAINING_BADGE = {
+    Training.DEFAULT: "Trains by default",
+    Training.OPT_IN: "Trains only if you opt in",
+    Training.NEVER: "Does not train on your data",
+    Training.UNKNOWN: "Training: unknown",
+}
+_TRAINING_FACT = {
+    Training.DEFAULT: "yes, by default: you have to opt out",
+    Training.OPT_IN: "only if you opt in",
+    Training.NEVER: "no",
+    Training.UNKNOWN: "unknown",
+}
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    paragraphs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Card:
+    """A vendor card focused on one product (the one a request goes to)."""
+
+    vendor: VendorRecord
+    product: Product
+
+    @property
+    def title(self) -> str:
+        return f"Does {self.vendor.name} train on your data?"
+
+    @property
+    def byline(self) -> tuple[str, str, str]:
+        kind = KIND_LABELS[self.vendor.kind_of(self.product)]
+        return self.vendor.name, kind, self.vendor.homepage
+
+    @property
+    def badges(self) -> tuple[str, str, str]:
+        product = self.product
+        return (
+            _TRAINING_BADGE[product.training],
+            _yes_no(product.zero_retention, "Zero-retention option", "No zero-retention option"),
+            _yes_no(product.opt_out.available, "Opt-out available", "No opt-out"),
+        )
+
+    def facts(self) -> list[tuple[str, str]]:
+        """The product's facts, one line each, as the pages and `explain` show them."""
+        p = self.product
+        return [
+            ("Trains on your data", _TRAINING_FACT[p.training]),
+            ("Opt-out", _opt_out(p.opt_out)),
+            ("Zero retention", _known(p.zero_retention) + _then(p.zero_retention_note)),
+            ("DPA", _known(p.dpa) + _then(p.dpa_note)),
+            ("Data stored in", (", ".join(p.residency) or "unknown") + _then(p.residency_note)),
+            ("Retention", _retention(p.retention) + _then(p.retention_note)),
+        ]
+
+    def sections(self) -> list[Section]:
+        vendor, product = self.vendor, self.product
+        sections = [
+            Section(
+                f"Does {vendor.name} train its models on your data?",
+                (vendor.headline, vendor.summary),
+            ),
+            Section(
+                "Can you opt out?", (_join(product.opt_out.how, product.opt_out.note) or "unknown",)
+            ),
+            Section(
+                "Zero retention / DPA",
+                (
+                    _join(
+                        product.zero_retention_note,
+                        product.retention_note,
+                        product.residency_note,
+                        product.dpa_note,
+                    )
+                    or "unknown",
+                ),
+            ),
+        ]
+        if vendor.notes:
+            sections.append(Section("What most write-ups miss", (vendor.notes,)))
+        return sections
+
+    def tiers(self) -> list[tuple[str, str, str]]:
+        return [(p.name, p.verdict, p.summary) for p in self.vendor.products]
+
+    @property
+    def footer(self) -> str:
+        confidence = self.vendor.confidence_of(self.product)
+        return (
+            f"Last verified {self.vendor.last_verified} · confidence: {confidence} · Terms change"
+            f" — confirm directly with {self.vendor.name} before sending confidential data."
+        )
+
+
+def card_for(vendor: VendorRecord, product: Product | None = None) -> Card:
+    return Card(vendor, product or vendor.main_product)
+
+
+def render_text(card: Card) -> str:
+    """The card as plain text, for `aiwall show` and terminals."""
+    name, kind, homepage = card.byline
+    lines = [card.title, "", f"{name} · {kind} · {homepage}", "", " · ".join(card.badges), ""]
+    for section in card.sections():
+        lines.append(section.title)
+        lines.extend(f"  {p}" for p in section.paragraphs)
+        lines.append("")
+    lines.append(f"Facts for {card.product.name}")
+    lines.extend(f"  {label}: {value}" for label, value in card.facts())
+    lines += ["", "Verdict by plan tier"]
+    for tier, verdict, summary in card.tiers():
+        lines.append(f"  {tier}: {verdict}")
+        lines.append(f"    {summary}")
+    lines += ["", card.footer, "", "Sources"]
+    for source in card.vendor.sources:
+        lines.append(f"  {source.url}")
+        lines.append(f"    Supports: {source.supports} (dated {source.date})")
+    return "\n".join(lines) + "\n"
+
+
+def _join(*parts: str) -> str:
+    return " ".join(part.strip() for part in parts if part.strip())
+
+
+def _then(note: str) -> str:
+    return f" — {note}" if note else ""
+
+
+def _known(value: bool | None) -> str:
+    return "unknown" if value is None else ("yes" if value else "no")
+
+
+def _yes_no(value: bool | None, yes: str, no: str) -> str:
+    if value is None:
+        return f"{yes}: unknown"
+    return yes if value else no
+
+
+def _opt_out(opt_out: OptOut) -> str:
+    if opt_out.available is None:
+        return "unknown"
+    if not opt_out.available:
+        return "no" + _then(opt_out.note)
+    retroactive = {True: "retroactive", False: "not retroactive", None: "retroactivity unknown"}
+    return f"yes ({retroactive[opt_out.retroactive]})" + _then(opt_out.how)
+
+
+def _retention(retention: str) -> str:
+    if retention == OPEN_ENDED:
+        return "open-ended (no fixed deletion schedule)"
+    return "unknown" if retention == UNKNOWN else retention

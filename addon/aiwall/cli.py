@@ -1,0 +1,238 @@
+"""The `aiwall` command: check, explain, vendors, show, schema (and run, once the proxy exists)."""
+
+import argparse
+import importlib.resources
+import ipaddress
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiwall.card import card_for, render_text
+from aiwall.config import Config, load_config
+from aiwall.decision import Decision, RequestInfo
+from aiwall.policy import Product, VendorRecord
+from aiwall.registry import load_registry
+from aiwall.rules import RulesFile
+from aiwall.urls import url_names
+from aiwall.yamlsource import ConfigError
+
+
+def default_rules_path() -> Path:
+    """`./rules.yaml` when there is one, else the shipped example."""
+    local = Path("rules.yaml")
+    return (
+        local
+        if local.exists()
+        else Path(str(importlib.resources.files("aiwall") / "rules.example.yaml"))
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.command(args)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aiwall", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Any, help: str, config: bool = True) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(command=handler)
+        if config:
+            sub.add_argument(
+                "--rules",
+                type=Path,
+                default=None,
+                help="rules file (default: ./rules.yaml, else the example)",
+            )
+            sub.add_argument(
+                "--policies",
+                type=Path,
+                default=None,
+                help="vendor records folder (default: the shipped ones)",
+            )
+        return sub
+
+    command("check", _check, "validate the rules and vendor records; exit 0 when valid")
+    explain = command("explain", _explain, "show how a request to URL would be decided, and why")
+    explain.add_argument("url")
+    explain.add_argument("--user", help="proxy-auth user name")
+    explain.add_argument("--ip", type=ipaddress.ip_address, help="client IP address")
+    explain.add_argument("--method", default="GET")
+    vendors = command("vendors", _vendors, "list every vendor product with its key facts")
+    vendors.add_argument("--json", action="store_true", help="one JSON object per line")
+    show = command("show", _show, "print one vendor's card")
+    show.add_argument("vendor")
+    run = command("run", _run, "run the proxy (mitmproxy with aiwall loaded)")
+    run.add_argument("--listen", default="127.0.0.1:8080", type=parse_listen, metavar="HOST:PORT")
+    run.add_argument("--log", default="-", help="event log: - for stdout, or a file")
+    run.add_argument(
+        "--intercept", choices=["ai-only", "all"], default="", help="override settings.intercept"
+    )
+    run.add_argument("--confdir", default="~/.mitmproxy", help="where mitmproxy keeps its CA")
+    schema = command("schema", _schema, "print the JSON Schema of a file format", config=False)
+    schema.add_argument("kind", choices=["policy", "rules"])
+    return parser
+
+
+def _load(args: argparse.Namespace) -> Config:
+    return load_config(args.rules or default_rules_path(), args.policies)
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = _load(args)
+    for warning in config.warnings:
+        print(warning, file=sys.stderr)
+    products = sum(len(v.products) for v in config.registry.vendors.values())
+    print(
+        f"OK: {config.rules_path}: {len(config.rules.rules)} rules;"
+        f" {len(config.registry.vendors)} vendors, {products} products,"
+        f" {len(config.registry.index)} host entries"
+    )
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    config = _load(args)
+    names, path = url_names(args.url)
+    request = RequestInfo(
+        names=names, method=args.method.upper(), path=path, user=args.user, client_ip=args.ip
+    )
+    decision = config.engine.decide(request, explain=True)
+    print(_explanation(args.url, request, decision))
+    return 0
+
+
+def _explanation(url: str, request: RequestInfo, decision: Decision) -> str:
+    lines = [f"Request:  {request.method} {url}"]
+    identity = ", ".join(
+        f"{k} {v}" for k, v in (("user", request.user), ("ip", request.client_ip)) if v
+    )
+    lines.append(f"Client:   {identity or 'anonymous'}")
+    for name in decision.names:
+        if name.invalid:
+            target = f"invalid: {name.invalid}"
+        elif name.vendor:
+            target = f"{name.vendor}/{name.product}"
+        else:
+            target = "named by a rule's host" if name.ai else "not an AI service"
+        lines.append(f"Name:     {name.seen_in} {name.raw!r} → {name.host or '-'} → {target}")
+    if decision.vendor and decision.product:
+        vendor, product = decision.vendor, decision.product
+        lines.append(f"Vendor:   {vendor.name} ({vendor.id})")
+        lines.append(f"Product:  {product.name} ({vendor.id}/{product.id}): {product.verdict}")
+        stale = "stale" if decision.stale else "current"
+        lines.append(
+            f"Record:   last verified {vendor.last_verified}, confidence"
+            f" {vendor.confidence_of(product)}, {stale}"
+        )
+        lines.append("Facts:")
+        lines.extend(f"  {label}: {value}" for label, value in card_for(vendor, product).facts())
+    if decision.trace:
+        lines.append("Rules tried, in order:")
+        for number, trial in enumerate(decision.trace, 1):
+            rule = trial.rule
+            outcome = (
+                f"matched → {rule.action}" if trial.matched else f"no match on {trial.failed_on}"
+            )
+            if trial.matched and rule.mode == "shadow":
+                outcome += " (shadow: recorded, not enforced)"
+            lines.append(f"  {number}. {rule.id}: {outcome}")
+    lines.append(f"Decision: {decision.action.upper()} ({decision.reason})")
+    if decision.facts:
+        used = ", ".join(f"{k}={v}" for k, v in decision.facts.items())
+        lines.append(f"Used:     {used}")
+    for shadow in decision.shadow:
+        lines.append(f"Shadow:   rule {shadow.rule.id} would have {shadow.action}ed this request")
+    for header in decision.tenant_headers:
+        lines.append(f"Header:   {header.name}: {header.value}")
+    return "\n".join(lines)
+
+
+def _vendors(args: argparse.Namespace) -> int:
+    registry = load_registry(args.policies)
+    rows = [_vendor_row(v, p) for v in registry.vendors.values() for p in v.products]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
+        return 0
+    columns = [
+        "product",
+        "verdict",
+        "residency",
+        "retention",
+        "zdr",
+        "dpa",
+        "last_verified",
+        "confidence",
+    ]
+    table = [columns] + [[str(r[c]) for c in columns] for r in rows]
+    widths = [min(max(len(r[i]) for r in table), 44) for i in range(len(columns))]
+    for line in table:
+        cells = (cell[:44].ljust(width) for cell, width in zip(line, widths, strict=True))
+        print("  ".join(cells).rstrip())
+    return 0
+
+
+def _vendor_row(vendor: VendorRecord, product: Product) -> dict[str, Any]:
+    def known(value: bool | None) -> str:
+        return "unknown" if value is None else ("yes" if value else "no")
+
+    return {
+        "product": f"{vendor.id}/{product.id}",
+        "name": product.name,
+        "verdict": product.verdict,
+        "training": str(product.training),
+        "residency": ",".join(product.residency) or "unknown",
+        "retention": product.retention,
+        "zdr": known(product.zero_retention),
+        "dpa": known(product.dpa),
+        "last_verified": str(vendor.last_verified),
+        "confidence": str(vendor.confidence_of(product)),
+    }
+
+
+def _show(args: argparse.Namespace) -> int:
+    registry = load_registry(args.policies)
+    vendor = registry.vendors.get(args.vendor.lower())
+    if vendor is None:
+        print(
+            f"aiwall: no vendor {args.vendor!r}; known: {', '.join(sorted(registry.vendors))}",
+            file=sys.stderr,
+        )
+        return 2
+    print(render_text(card_for(vendor)), end="")
+    return 0
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`127.0.0.1:8080`, `[::1]:8080` or `:8080` (all addresses)."""
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from aiwall.run import serve  # mitmproxy loads only for the proxy itself
+
+    rules = args.rules or default_rules_path()
+    return serve(args.listen, rules, args.policies, args.log, args.intercept, args.confdir)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    model = VendorRecord if args.kind == "policy" else RulesFile
+    print(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False))
+    return 0

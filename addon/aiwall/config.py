@@ -1,0 +1,87 @@
+"""A whole configuration: the rules file and the vendor registry, checked against each other."""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from aiwall.engine import Engine
+from aiwall.hostindex import HostEntry
+from aiwall.hosts import InvalidHost
+from aiwall.registry import Registry, load_registry, registry_warnings
+from aiwall.rules import RulesFile
+from aiwall.yamlsource import ConfigError, Problem, YamlDocument, load_yaml
+
+
+@dataclass(frozen=True)
+class Config:
+    registry: Registry
+    rules: RulesFile
+    rules_path: Path
+    engine: Engine
+    warnings: list[Problem] = field(default_factory=list)
+
+
+def load_config(
+    rules_path: Path,
+    policies_dir: Path | None = None,
+    today: Callable[[], date] = date.today,
+) -> Config:
+    """Load and cross-check both; raise ConfigError listing every problem in every file."""
+    problems: list[Problem] = []
+    registry: Registry | None = None
+    rules: RulesFile | None = None
+    try:
+        registry = load_registry(policies_dir)
+    except ConfigError as error:
+        problems.extend(error.problems)
+    try:
+        document = load_yaml(rules_path)
+        if document.data is None:
+            raise ConfigError([document.problem((), "the rules file is empty")])
+        rules = document.validate(RulesFile)
+    except ConfigError as error:
+        problems.extend(error.problems)
+    if rules is not None and registry is not None:
+        problems.extend(_cross_check(document, rules, registry))
+    if problems or rules is None or registry is None:
+        raise ConfigError(problems)
+    engine = Engine(registry, rules, today)
+    warnings = registry_warnings(registry, today(), rules.settings.stale_after)
+    return Config(registry, rules, rules_path, engine, warnings)
+
+
+def _cross_check(document: YamlDocument, rules: RulesFile, registry: Registry) -> Iterator[Problem]:
+    """What the rules name must exist: vendors, products, groups, tenant headers, valid hosts."""
+    seen: set[str] = set()
+    for i, rule in enumerate(rules.rules):
+        at = ("rules", i)
+        if rule.id in seen:
+            yield document.problem((*at, "id"), f"rule id {rule.id!r} is used twice")
+        seen.add(rule.id)
+        match = rule.match
+        for j, vendor in enumerate(match.vendor):
+            if vendor not in registry.vendors:
+                yield document.problem((*at, "match", "vendor", j), f"no vendor {vendor!r}")
+        for j, product in enumerate(match.product):
+            if registry.find_product(product) is None:
+                yield document.problem((*at, "match", "product", j), f"no product {product!r}")
+        for j, group in enumerate(match.group):
+            if group not in rules.groups:
+                yield document.problem((*at, "match", "group", j), f"no group {group!r}")
+        for j, host in enumerate(match.host):
+            try:
+                HostEntry.parse(host)
+            except InvalidHost as error:
+                yield document.problem((*at, "match", "host", j), str(error))
+    for vendor_id, by_header in rules.tenants.items():
+        record = registry.vendors.get(vendor_id)
+        if record is None:
+            yield document.problem(("tenants", vendor_id), f"no vendor {vendor_id!r}")
+            continue
+        known = {r.header.lower(): r.header for r in record.tenant_restriction}
+        for header in by_header:
+            if header.lower() not in known:
+                offered = ", ".join(sorted(known.values())) or "none"
+                message = f"{record.name} documents no header {header!r} (it offers: {offered})"
+                yield document.problem(("tenants", vendor_id, header), message)

@@ -1,0 +1,435 @@
+"""The log: one JSON line per event, ECS field names, structlog.
+
+Each event is a structlog call whose event name (`decision`, `ack`, `config.loaded`,
+`config.rejected`, `policy.changed`, `error`) becomes ECS `event.action`. The processor chain
+adds the ECS envelope, makes every string safe (lone surrogates replaced, long strings cut)
+and renders JSON with `ensure_ascii`, so CR, LF, U+2028, escape codes and NUL can only appear
+escaped: whatever a client sends, an event is exactly one line. `events.schema.json` documents
+every field and the tests hold the two in step.
+
+Writing never raises: enforcement must not depend on the log. A destination that cannot be
+opened or written is reported once per streak of failures through the `aiwall` logger, and
+the events lost are counted.
+"""
+
+import contextlib
+import importlib.resources
+import json
+import logging
+import math
+import sys
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple, TextIO
+
+import structlog
+from structlog.typing import EventDict, FilteringBoundLogger, WrappedLogger
+
+from aiwall.decision import Decision
+from aiwall.rules import Action
+
+EVENT_SCHEMA_PATH = Path(str(importlib.resources.files("aiwall") / "events.schema.json"))
+ECS_VERSION = "8.11.0"
+MAX_STRING = 2048
+MAX_JUSTIFICATION = 1000
+TRUNCATED = "[truncated]"
+
+logger = logging.getLogger("aiwall")
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What the proxy knows of a request beyond the decision.
+
+    Never bodies, query strings or secrets: nothing here may carry them.
+    """
+
+    client_ip: str | None
+    user: str | None  # proxy-auth user
+    method: str
+    scheme: str  # http / https / ws / wss; empty for a CONNECT
+    path: str  # path only: anything after '?' or '#' is cut off all the same
+    sni: str | None
+    status_code: int | None  # what the proxy answered (403, 400, 303...), None when forwarded
+    acknowledged: bool = False  # a warn rule that this identity had acknowledged: forwarded
+
+
+class _Kind(NamedTuple):
+    """How ECS categorises one event name."""
+
+    category: tuple[str, ...]
+    dataset: str
+    success: str  # event.type when the outcome is success
+    failure: str  # event.type when the outcome is failure
+
+
+_KINDS = {
+    "decision": _Kind(("network", "web"), "aiwall.decision", "allowed", "denied"),
+    "ack": _Kind(("network", "web"), "aiwall.ack", "allowed", "denied"),
+    "config.loaded": _Kind(("configuration",), "aiwall.config", "change", "change"),
+    "config.rejected": _Kind(("configuration",), "aiwall.config", "change", "change"),
+    "policy.changed": _Kind(("configuration",), "aiwall.config", "change", "change"),
+    "error": _Kind(("web",), "aiwall.error", "error", "error"),
+}
+
+
+class EventLog:
+    """Writes aiwall's events as JSON lines to stdout (`-`) or appends them to a file."""
+
+    def __init__(self, destination: str = "-") -> None:
+        self._writer = _LineWriter(destination)
+        # A logger of its own, not structlog.configure: several logs may live side by side.
+        self._log: FilteringBoundLogger = structlog.wrap_logger(
+            self._writer,
+            processors=[
+                _ecs_envelope,
+                _safe_strings,
+                structlog.processors.JSONRenderer(
+                    serializer=json.dumps, ensure_ascii=True, separators=(",", ":")
+                ),
+            ],
+            wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+            context_class=dict,
+        ).bind()
+
+    @property
+    def failures(self) -> int:
+        """How many events could not be written."""
+        return self._writer.failures
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def decision(self, decision: Decision, request: RequestContext) -> None:
+        rule = decision.rule
+        stopped = decision.blocks or (decision.action is Action.WARN and not request.acknowledged)
+        self._emit(
+            logging.INFO,
+            "decision",
+            not stopped,
+            message=_decision_message(decision, request),
+            source=_present(ip=request.client_ip),
+            user=_present(name=request.user),
+            url=_present(
+                domain=decision.host,
+                path=_path_only(request.path) or None,
+                scheme=request.scheme or None,
+            ),
+            http=_present(
+                request={"method": request.method},
+                response=_present(status_code=request.status_code) or None,
+            ),
+            tls=_present(client=_present(server_name=request.sni) or None),
+            rule={"id": rule.id, "name": rule.description, "ruleset": str(rule.mode)}
+            if rule
+            else None,
+            aiwall={
+                "action": str(decision.action),
+                "reason": decision.reason,
+                "rule": rule.id if rule else None,
+                **_present(
+                    vendor=decision.vendor.id if decision.vendor else None,
+                    product=_product_name(decision),
+                    record=_record(decision),
+                ),
+                "facts": decision.facts,
+                "shadow": [{"rule": s.rule.id, "action": str(s.action)} for s in decision.shadow],
+                "acknowledged": request.acknowledged,
+                "names": [
+                    {
+                        "seen_in": name.seen_in,
+                        "name": name.raw,
+                        "host": name.host,
+                        "vendor": name.vendor,
+                        "product": name.product,
+                        "invalid": name.invalid,
+                    }
+                    for name in decision.names
+                ],
+                "tenant_restricted": bool(decision.tenant_headers),
+                **_present(invalid_host=decision.invalid),
+            },
+        )
+
+    def ack(
+        self,
+        *,
+        identity: str,
+        user: str | None,
+        client_ip: str | None,
+        vendor: str,
+        product: str | None,
+        rule_id: str,
+        host: str,
+        justification: str,
+        ttl_seconds: int,
+        accepted: bool,
+        reason: str,
+    ) -> None:
+        """One event per acknowledgement attempt, recorded or refused (forged, expired...)."""
+        verdict = "accepted" if accepted else "refused"
+        self._emit(
+            logging.INFO if accepted else logging.WARNING,
+            "ack",
+            accepted,
+            message=f"ack {verdict}: {identity} for {vendor} by rule {rule_id}: {reason}",
+            source=_present(ip=client_ip),
+            user=_present(name=user),
+            url={"domain": host},
+            rule=_present(id=rule_id or None),
+            aiwall={
+                "ack": {
+                    "identity": identity,
+                    "vendor": vendor,
+                    **_present(product=product),
+                    "rule": rule_id,
+                    "host": host,
+                    "justification": _safe_text(justification, MAX_JUSTIFICATION),
+                    "ttl_seconds": ttl_seconds,
+                    "accepted": accepted,
+                    "reason": reason,
+                }
+            },
+        )
+
+    def config_loaded(
+        self, *, rules: str, policies: str, vendors: int, rules_count: int, warnings: list[str]
+    ) -> None:
+        noted = f", {len(warnings)} warnings" if warnings else ""
+        self._emit(
+            logging.INFO,
+            "config.loaded",
+            True,
+            message=f"config loaded: {rules_count} rules from {rules},"
+            f" {vendors} vendors from {policies}{noted}",
+            aiwall={
+                "config": {
+                    "rules": rules,
+                    "policies": policies,
+                    "vendors": vendors,
+                    "rules_count": rules_count,
+                    "warnings": warnings,
+                }
+            },
+        )
+
+    def config_rejected(self, *, problems: list[str]) -> None:
+        """A configuration that cannot be used; each problem reads `file:line: field: message`."""
+        self._emit(
+            logging.ERROR,
+            "config.rejected",
+            False,
+            message="config rejected: " + "; ".join(problems),
+            aiwall={"config": {"problems": problems}},
+        )
+
+    def policy_changed(self, *, changes: list[str]) -> None:
+        """A reload changed vendor facts; each change reads `vendor/product: field: old → new`."""
+        self._emit(
+            logging.WARNING,
+            "policy.changed",
+            True,
+            message="policy changed: " + "; ".join(changes),
+            aiwall={"policy": {"changes": changes}},
+        )
+
+    def internal_error(
+        self, *, error: str, where: str, host: str | None, client_ip: str | None
+    ) -> None:
+        self._emit(
+            logging.ERROR,
+            "error",
+            False,
+            message=f"internal error in {where}: {error}",
+            source=_present(ip=client_ip),
+            url=_present(domain=host),
+            error={"message": error},
+            aiwall={"error": {"where": where}},
+        )
+
+    def _emit(self, level: int, name: str, success: bool, **fields: Any) -> None:
+        self._log.log(level, name, outcome="success" if success else "failure", **fields)
+
+
+def _decision_message(decision: Decision, request: RequestContext) -> str:
+    if decision.host is None:  # an invalid name, or no AI traffic
+        return f"{decision.action}: {decision.reason}"
+    product = _product_name(decision)
+    what = f"{decision.host} ({product})" if product else decision.host
+    by = f"rule {decision.rule.id}" if decision.rule else "the default action"
+    acknowledged = ", acknowledged" if request.acknowledged else ""
+    return f"{decision.action} {what} by {by}{acknowledged}"
+
+
+def _product_name(decision: Decision) -> str | None:
+    if decision.vendor is None or decision.product is None:
+        return None
+    return f"{decision.vendor.id}/{decision.product.id}"
+
+
+def _record(decision: Decision) -> dict[str, Any] | None:
+    """How much to trust the vendor facts: when they were checked, by whom, whether stale."""
+    vendor, product = decision.vendor, decision.product
+    if vendor is None:
+        return None
+    confidence = vendor.confidence_of(product) if product else vendor.confidence
+    return {
+        "last_verified": vendor.last_verified.isoformat(),
+        "confidence": str(confidence),
+        "stale": decision.stale,
+    }
+
+
+def _present(**fields: Any) -> dict[str, Any]:
+    """The fields whose value is not None: the log leaves out what it does not know."""
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def _path_only(path: str) -> str:
+    """The path without query or fragment, which may carry keys and tokens."""
+    return path.split("?", 1)[0].split("#", 1)[0]
+
+
+def _safe_text(text: str, limit: int = MAX_STRING) -> str:
+    """Text that encodes as UTF-8 (lone surrogates become U+FFFD), at most `limit` characters."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates, as surrogateescape makes of invalid UTF-8
+            text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if len(text) > limit:
+        return text[: limit - len(TRUNCATED)] + TRUNCATED
+    return text
+
+
+def _safe(value: Any) -> Any:
+    """A copy of an event made of JSON types only, every string passed through _safe_text.
+
+    Keys are aiwall's own names and left as they are. Exact type checks first: this runs on
+    every value of every event, and they halve its cost.
+    """
+    kind = type(value)
+    if kind is str:
+        return value if value.isascii() and len(value) <= MAX_STRING else _safe_text(value)
+    if kind is dict:
+        return {key: _safe(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_safe(item) for item in value]
+    if value is None or kind is bool or kind is int or (kind is float and math.isfinite(value)):
+        return value
+    if isinstance(value, bytes):
+        return _safe_text(value.decode("utf-8", "replace"))
+    return _safe_text(str(value))  # enums, addresses, dates: their text
+
+
+def _ecs_envelope(logger: WrappedLogger, level: str, fields: EventDict) -> EventDict:
+    """structlog's event name becomes ECS event.action; the envelope comes first in the line."""
+    name = fields.pop("event")
+    outcome = fields.pop("outcome")
+    kind = _KINDS[name]
+    timestamp = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return {
+        "@timestamp": timestamp,
+        "ecs": {"version": ECS_VERSION},
+        "log": {"level": level, "logger": "aiwall"},
+        "event": {
+            "kind": "event",
+            "category": list(kind.category),
+            "type": [kind.success if outcome == "success" else kind.failure],
+            "action": name,
+            "outcome": outcome,
+            "dataset": kind.dataset,
+        },
+        **{key: value for key, value in fields.items() if value is not None and value != {}},
+    }
+
+
+def _safe_strings(logger: WrappedLogger, level: str, fields: EventDict) -> EventDict:
+    safe: EventDict = _safe(fields)
+    return safe
+
+
+class _LineWriter:
+    """What structlog writes to: one write and one flush per line, and never an exception."""
+
+    def __init__(self, destination: str) -> None:
+        self.destination = destination
+        self.failures = 0
+        self._file: TextIO | None = None
+        self._failing = False
+        self._lock = threading.Lock()
+        if destination != "-":
+            try:
+                self._file = _open_log(Path(destination))
+            except OSError as error:
+                self._report(error)
+
+    def msg(self, line: str) -> None:
+        with self._lock:
+            try:
+                stream = self._stream()
+                stream.write(line + "\n")
+                stream.flush()
+            except (OSError, ValueError) as error:  # ValueError: a closed stdout
+                self.failures += 1
+                self._report(error)
+                self._drop_file()
+                return
+            if self._failing:
+                self._failing = False
+                logger.warning(
+                    "aiwall: writing the event log to %s again (%d events lost so far)",
+                    self.destination,
+                    self.failures,
+                )
+
+    debug = info = warning = error = critical = msg
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop_file()
+
+    def _stream(self) -> TextIO:
+        if self.destination == "-":
+            return sys.stdout  # looked up each time, so a redirected stdout is followed
+        if self._file is None:
+            self._file = _open_log(Path(self.destination))
+        return self._file
+
+    def _report(self, error: Exception) -> None:
+        if not self._failing:
+            self._failing = True
+            logger.error(
+                "aiwall: cannot write the event log to %s: %s (enforcement goes on; events"
+                " are lost until it can)",
+                self.destination,
+                error,
+            )
+
+    def _drop_file(self) -> None:
+        """Close the file; the next event opens it again, with a fresh buffer."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):  # the lost line is already counted
+                self._file.close()
+            self._file = None
+
+
+def _open_log(path: Path) -> TextIO:
+    """Open for appending, line-buffered; end a line torn by a crash or a full disk first."""
+    file = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 (kept open)
+    try:
+        if file.tell() > 0 and _last_byte(path) != b"\n":
+            file.write("\n")
+            file.flush()
+    except OSError:
+        file.close()
+        raise
+    return file
+
+
+def _last_byte(path: Path) -> bytes:
+    with path.open("rb") as file:
+        file.seek(-1, 2)
+        return file.read(1)

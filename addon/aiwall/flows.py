@@ -1,0 +1,86 @@
+"""What a mitmproxy flow tells the engine: every name it carries, the identity, the body's size."""
+
+import ipaddress
+from dataclasses import dataclass
+
+from mitmproxy import connection, http
+
+from aiwall.decision import HostName, RequestInfo
+from aiwall.rules import Identity, Settings
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who sent a request: the proxy-auth user if there is one, and the address."""
+
+    user: str | None
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+
+    def identity(self, settings: Settings) -> str:
+        """`user:alice` or `ip:10.0.0.7`, by the first method of settings.identity that applies."""
+        for method in settings.identity:
+            if method is Identity.PROXY_AUTH and self.user:
+                return f"user:{self.user}"
+            if method is Identity.CLIENT_IP and self.ip is not None:
+                return f"ip:{self.ip}"
+        return "anonymous"
+
+
+def client_of(flow: http.HTTPFlow) -> Client:
+    auth = flow.metadata.get("proxyauth")
+    user = str(auth[0]) if auth else None
+    return Client(user, client_ip(flow.client_conn))
+
+
+def client_ip(client: connection.Client) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        ip = ipaddress.ip_address(client.peername[0])
+    except (ValueError, IndexError, TypeError):
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    return ip
+
+
+def authority(host: str, port: int | None) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}" if port else host
+
+
+def connection_names(connect_target: str | None, sni: str | None) -> tuple[HostName, ...]:
+    """The names known before any HTTP request: the CONNECT target and the TLS SNI."""
+    names = []
+    if connect_target:
+        names.append(HostName("connect", connect_target))
+    if sni:
+        names.append(HostName("sni", sni))
+    return tuple(names)
+
+
+def request_names(flow: http.HTTPFlow, connect_target: str | None) -> tuple[HostName, ...]:
+    """Every name the request carries: CONNECT target, SNI, Host or :authority, absolute URL."""
+    request = flow.request
+    names = list(connection_names(connect_target, flow.client_conn.sni))
+    for value in request.headers.get_all("host"):
+        names.append(HostName("host", value))
+    if request.authority:  # HTTP/2 :authority, or the URL of an absolute-form HTTP/1 request
+        seen_in = "host" if request.is_http2 or request.is_http3 else "url"
+        names.append(HostName(seen_in, request.authority))
+    if not connect_target:  # a plain proxy request: the host of its absolute-form URL
+        names.append(HostName("url", authority(request.host, request.port)))
+    return tuple(names)
+
+
+def request_info(flow: http.HTTPFlow, connect_target: str | None, client: Client) -> RequestInfo:
+    request = flow.request
+    length = request.headers.get("content-length", "")
+    content_type = request.headers.get("content-type", "").lower()
+    return RequestInfo(
+        names=request_names(flow, connect_target),
+        method=request.method.upper(),
+        path=request.path.split("?", 1)[0].split("#", 1)[0] or "/",
+        user=client.user,
+        client_ip=client.ip,
+        body_size=int(length) if length.isdigit() else None,
+        multipart=content_type.startswith("multipart/"),
+        chunked="chunked" in request.headers.get("transfer-encoding", "").lower(),
+    )

@@ -1,0 +1,179 @@
+"""Vendor records: the data-policy facts of one AI vendor and its products (policies/*.yaml)."""
+
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from aiwall.durations import parse_duration
+from aiwall.regions import check_region
+
+IDENTIFIER = r"^[a-z0-9][a-z0-9_-]*$"
+OPEN_ENDED = "open-ended"
+UNKNOWN = "unknown"
+
+
+class Training(StrEnum):
+    """Whether the vendor trains its models on what you send."""
+
+    DEFAULT = "default"  # trains unless you opt out
+    OPT_IN = "opt-in"
+    NEVER = "never"
+    UNKNOWN = "unknown"
+
+
+class Confidence(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Kind(StrEnum):
+    CHAT_ASSISTANT = "chat-assistant"
+    API_PLATFORM = "api-platform"
+    CODING_ASSISTANT = "coding-assistant"
+    SEARCH_ASSISTANT = "search-assistant"
+    WRITING_ASSISTANT = "writing-assistant"
+    TRANSLATION = "translation"
+    IMAGE_GENERATION = "image-generation"
+    VIDEO_GENERATION = "video-generation"
+    VOICE = "voice"
+    AGENT = "agent"
+    PRODUCTIVITY_SUITE = "productivity-suite"
+    MODEL_HUB = "model-hub"
+    OTHER = "other"
+
+
+def _unknown_as_none(value: Any) -> Any:
+    return None if value == UNKNOWN else value
+
+
+def _check_retention(value: str) -> str:
+    if value not in (OPEN_ENDED, UNKNOWN):
+        parse_duration(value)
+    return value
+
+
+# true / false, or null (also written `unknown`) when nobody has established it.
+KnownBool = Annotated[bool | None, BeforeValidator(_unknown_as_none)]
+Region = Annotated[str, AfterValidator(check_region)]
+RetentionPeriod = Annotated[str, AfterValidator(_check_retention)]
+Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(Strict):
+    """A public page and what it supports; `covers` names the facts it backs."""
+
+    url: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    supports: str
+    date: date
+    covers: tuple[str, ...] = Field(
+        default=(),
+        description="facts this source backs: `hosts`, `tenant_restriction`, a fact name"
+        " for every product (`residency`), or `<product>.<fact>` (`api.training`)",
+    )
+
+
+class OptOut(Strict):
+    available: KnownBool
+    how: str = ""
+    retroactive: KnownBool = None
+    note: str = ""
+
+
+class Product(Strict):
+    """One tier or product of a vendor, with the facts that decide what a rule does with it."""
+
+    id: Identifier
+    name: str
+    kind: Kind | None = Field(default=None, description="defaults to the vendor's kind")
+    hosts: tuple[str, ...] = Field(
+        default=(),
+        description="hosts (and host/path prefixes) that identify this product",
+    )
+    verdict: str = Field(description='one line, like "Trains unless you opt out"')
+    summary: str
+    training: Training
+    opt_out: OptOut
+    zero_retention: KnownBool
+    zero_retention_note: str = ""
+    dpa: KnownBool
+    dpa_note: str = ""
+    residency: tuple[Region, ...] = Field(
+        description="where data is stored or processed; [] = unknown"
+    )
+    residency_note: str = ""
+    retention: RetentionPeriod = Field(description=f"ISO 8601 duration, {OPEN_ENDED} or {UNKNOWN}")
+    retention_note: str = ""
+    confidence: Confidence | None = Field(default=None, description="defaults to the vendor's")
+
+    def retention_exceeds(self, limit: timedelta) -> bool:
+        """Open-ended and unknown retention count as longer than any limit."""
+        if self.retention in (OPEN_ENDED, UNKNOWN):
+            return True
+        return parse_duration(self.retention) > limit
+
+
+class TenantRestriction(Strict):
+    """A header the vendor honours to admit only the organisation's own tenant."""
+
+    header: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]+$")]
+    hosts: tuple[str, ...] = Field(min_length=1)
+    value: str = Field(description="what the header carries, as the vendor documents it")
+    separator: str = Field(default=",", description="between several tenant ids")
+    product: Identifier | None = Field(
+        default=None,
+        description="the enterprise product that traffic on these hosts is once restricted",
+    )
+
+
+class VendorRecord(Strict):
+    """Everything aiwall knows about one AI vendor, with sources and a date."""
+
+    id: Identifier
+    name: str
+    kind: Kind
+    homepage: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    headline: str = Field(description="the one-sentence answer to 'does it train on my data?'")
+    summary: str
+    hosts: tuple[str, ...] = Field(min_length=1)
+    default_product: Identifier | None = Field(
+        default=None,
+        description="product for vendor hosts no product claims; the first product if absent",
+    )
+    products: tuple[Product, ...] = Field(min_length=1)
+    tenant_restriction: tuple[TenantRestriction, ...] = ()
+    last_verified: date
+    confidence: Confidence
+    sources: tuple[Source, ...] = Field(min_length=1)
+    notes: str = Field(default="", description="what people usually get wrong")
+
+    @model_validator(mode="after")
+    def _products_are_consistent(self) -> "VendorRecord":
+        ids = [p.id for p in self.products]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"product ids repeat: {sorted({i for i in ids if ids.count(i) > 1})}")
+        for name, wanted in [("default_product", self.default_product)] + [
+            ("tenant_restriction.product", t.product) for t in self.tenant_restriction
+        ]:
+            if wanted is not None and wanted not in ids:
+                raise ValueError(f"{name} {wanted!r} is not one of this vendor's products {ids}")
+        return self
+
+    def product(self, product_id: str) -> Product:
+        return next(p for p in self.products if p.id == product_id)
+
+    @property
+    def main_product(self) -> Product:
+        return self.product(self.default_product or self.products[0].id)
+
+    def kind_of(self, product: Product) -> Kind:
+        return product.kind or self.kind
+
+    def confidence_of(self, product: Product) -> Confidence:
+        return product.confidence or self.confidence

@@ -1,0 +1,199 @@
+"""The organisation's rules (rules.yaml): settings, groups, tenants and the ordered rule list."""
+
+import ipaddress
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ByteSize,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from aiwall.durations import parse_duration
+from aiwall.policy import Confidence, Identifier, Kind, Region, Strict, Training
+
+
+class Action(StrEnum):
+    """What happens to a request; later members are stricter."""
+
+    ALLOW = "allow"
+    LOG = "log"
+    WARN = "warn"
+    BLOCK = "block"
+
+    @property
+    def strictness(self) -> int:
+        return _STRICTNESS[self]
+
+
+_STRICTNESS = {action: rank for rank, action in enumerate(Action)}
+
+
+class Mode(StrEnum):
+    ENFORCE = "enforce"
+    SHADOW = "shadow"  # evaluate and log what would have happened; enforce nothing
+
+
+class Identity(StrEnum):
+    PROXY_AUTH = "proxy-auth"
+    CLIENT_IP = "client-ip"
+
+
+class Intercept(StrEnum):
+    AI_ONLY = "ai-only"  # decrypt TLS only for AI hosts; pass everything else through untouched
+    ALL = "all"  # decrypt everything, so a vendor named inside any tunnel is caught
+
+
+def _duration(value: Any) -> Any:
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+def _network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(str(value))
+    except ValueError as error:
+        raise ValueError(f"{value!r} is not a CIDR network: {error}") from None
+
+
+def _listed(value: Any) -> Any:
+    """A single value where a list is allowed means a list of one."""
+    return [value] if isinstance(value, str | int | float | bool | dict) else value
+
+
+def _upper(value: str) -> str:
+    return value.upper()
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    WithJsonSchema({"type": "string", "description": "ISO 8601 (P30D, PT8H) or 8h, 90d"}),
+]
+Network = Annotated[
+    ipaddress.IPv4Network | ipaddress.IPv6Network,
+    BeforeValidator(_network),
+    WithJsonSchema({"type": "string", "description": "CIDR, e.g. 10.20.0.0/16"}),
+]
+Known = bool | Literal["unknown"]
+AnyOf = BeforeValidator(_listed)
+
+
+class Alternative(Strict):
+    """The tool the organisation approves instead."""
+
+    name: str
+    url: Annotated[str, Field(pattern=r"^https?://\S+$")]
+
+
+class Settings(Strict):
+    default_action: Action = Field(
+        default=Action.LOG, description="for AI traffic that no rule matches"
+    )
+    ack_ttl: Duration = Field(default=timedelta(hours=8), description="how long a warning lasts")
+    stale_after: Duration = Field(
+        default=timedelta(days=365), description="a record older than this counts as stale"
+    )
+    failure_mode: Literal["closed"] = Field(
+        default="closed",
+        description="an internal error answers AI traffic with an error page; no open mode",
+    )
+    identity: tuple[Identity, ...] = Field(
+        default=(Identity.PROXY_AUTH, Identity.CLIENT_IP),
+        min_length=1,
+        description="how a client is identified, first that applies",
+    )
+    contact: str = Field(default="your IT service desk", description="shown on every page")
+    upload_size: ByteSize = Field(
+        default=ByteSize(1 << 20), description="a body above this is an upload (`upload: true`)"
+    )
+    intercept: Intercept = Intercept.AI_ONLY
+
+
+class Group(Strict):
+    """Named users and client networks; a client in either belongs to the group."""
+
+    users: tuple[str, ...] = ()
+    networks: tuple[Network, ...] = ()
+
+
+class Match(Strict):
+    """All given fields must hold; a list means any of its values."""
+
+    vendor: Annotated[tuple[Identifier, ...], AnyOf] = ()
+    product: Annotated[
+        tuple[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_-]*$")], ...],
+        AnyOf,
+    ] = Field(default=(), description="vendor/product, e.g. openai/chatgpt-enterprise")
+    kind: Annotated[tuple[Kind, ...], AnyOf] = ()
+    training: Annotated[tuple[Training, ...], AnyOf] = ()
+    residency: Annotated[tuple[Region, ...], AnyOf] = Field(
+        default=(), description="data stored or processed in any of these (unknown never matches)"
+    )
+    residency_outside: Annotated[tuple[Region, ...], AnyOf] = Field(
+        default=(), description="data stored or processed anywhere else (unknown matches)"
+    )
+    zero_retention: Annotated[tuple[Known, ...], AnyOf] = ()
+    dpa: Annotated[tuple[Known, ...], AnyOf] = ()
+    retention_over: Duration | None = Field(
+        default=None, description="kept longer than this; open-ended and unknown count as over"
+    )
+    confidence: Annotated[tuple[Confidence, ...], AnyOf] = ()
+    stale: bool | None = None
+    group: Annotated[tuple[Identifier, ...], AnyOf] = ()
+    user: Annotated[tuple[str, ...], AnyOf] = ()
+    network: Annotated[tuple[Network, ...], AnyOf] = ()
+    method: Annotated[tuple[Annotated[str, AfterValidator(_upper)], ...], AnyOf] = ()
+    path: Annotated[tuple[str, ...], AnyOf] = Field(
+        default=(), description="glob on the path without query: /api/*/upload*"
+    )
+    upload: bool | ByteSize | None = Field(
+        default=None,
+        description="true: multipart or a body above settings.upload_size; a size: above it",
+    )
+    host: Annotated[tuple[str, ...], AnyOf] = Field(
+        default=(), description="host names (and subdomains); makes unlisted hosts AI traffic"
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _paths_are_absolute(cls, paths: tuple[str, ...]) -> tuple[str, ...]:
+        for path in paths:
+            if not path.startswith(("/", "*")):
+                raise ValueError(f"{path!r} must start with / or *")
+        return paths
+
+
+class Rule(Strict):
+    id: Identifier
+    description: str
+    match: Match = Field(default_factory=Match, description="omitted: all AI traffic")
+    action: Action
+    mode: Mode = Mode.ENFORCE
+    message: str = ""
+    alternative: Alternative | None = None
+    require_justification: bool = False
+    ack_ttl: Duration | None = None
+
+    @model_validator(mode="after")
+    def _warn_options_need_warn(self) -> "Rule":
+        if self.action is not Action.WARN:
+            for option in ("require_justification", "ack_ttl"):
+                if getattr(self, option):
+                    raise ValueError(f"{option} only applies to action warn")
+        return self
+
+
+class RulesFile(Strict):
+    settings: Settings = Field(default_factory=Settings)
+    groups: dict[Identifier, Group] = Field(default_factory=dict)
+    tenants: dict[Identifier, dict[str, Annotated[tuple[str, ...], AnyOf]]] = Field(
+        default_factory=dict,
+        description="vendor → restriction header → the organisation's tenant ids",
+    )
+    rules: tuple[Rule, ...] = ()

@@ -1,0 +1,59 @@
+"""`aiwall run`: mitmproxy with aiwall loaded and safe defaults, in one process."""
+
+import asyncio
+import sys
+from pathlib import Path
+
+from mitmproxy.addons.termlog import TermLog
+from mitmproxy.options import Options
+from mitmproxy.tools.dump import DumpMaster
+
+from aiwall.addon import AiWall
+from aiwall.config import load_config
+
+
+def serve(
+    listen: tuple[str, int],
+    rules: Path,
+    policies: Path | None,
+    log: str,
+    intercept: str,
+    confdir: str,
+) -> int:
+    """Validate the configuration (ConfigError stops here, as in `aiwall check`), then proxy."""
+    config = load_config(rules, policies)
+    for warning in config.warnings:
+        print(warning, file=sys.stderr)
+    ca = Path(confdir).expanduser() / "mitmproxy-ca-cert.pem"
+    host, port = listen
+    destination = "stdout" if log == "-" else log
+    print(
+        f"aiwall: proxy on {host or '*'}:{port}; rules {rules}; log {destination}\n"
+        f"aiwall: CA certificate {ca} (created on first start). Clients must trust it:\n"
+        f"  curl -x http://{host or '127.0.0.1'}:{port} --cacert {ca} https://chat.deepseek.com/\n"
+        "  for browsers and operating systems see deploy/README.md (Trusting the CA)",
+        file=sys.stderr,
+    )
+    return asyncio.run(_run(listen, rules, policies, log, intercept, confdir))
+
+
+async def _run(
+    listen: tuple[str, int],
+    rules: Path,
+    policies: Path | None,
+    log: str,
+    intercept: str,
+    confdir: str,
+) -> int:
+    options = Options(listen_host=listen[0], listen_port=listen[1], confdir=confdir)
+    master = DumpMaster(options, with_termlog=False, with_dumper=False)
+    master.addons.add(TermLog(out=sys.stderr), AiWall())
+    options.update(
+        connection_strategy="lazy",
+        aiwall_rules=str(rules),
+        aiwall_policies=str(policies or ""),
+        aiwall_log=log,
+        aiwall_intercept=intercept,
+    )
+    await master.run()
+    return 0

@@ -1,0 +1,167 @@
+"""YAML read with the line of every value; problems reported as `file:line: field: message`."""
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+Location = tuple[str | int, ...]
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a configuration file, said so a person can find and fix it."""
+
+    file: str
+    line: int
+    field: str
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        prefix = "warning: " if self.severity == "warning" else ""
+        return f"{self.file}:{self.line}: {prefix}{self.field}: {self.message}"
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; carries every problem found."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def field_name(location: Location) -> str:
+    """`('rules', 2, 'match', 'vendor')` → `rules[2].match.vendor`."""
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "(document)"
+
+
+@dataclass
+class YamlDocument:
+    """The data of one YAML file and the line (1-based) where each value starts."""
+
+    path: Path
+    data: Any
+    lines: dict[Location, int] = field(default_factory=dict)
+
+    def line_of(self, location: Location) -> int:
+        """The line of the value at `location`, or of its nearest enclosing value."""
+        for end in range(len(location), -1, -1):
+            if (line := self.lines.get(location[:end])) is not None:
+                return line
+        return 1
+
+    def problem(self, location: Location, message: str, severity: str = "error") -> Problem:
+        return Problem(
+            str(self.path), self.line_of(location), field_name(location), message, severity
+        )
+
+    def validate[M: BaseModel](self, model: type[M]) -> M:
+        """Validate the data against `model`; raise ConfigError with one problem per error."""
+        try:
+            return model.model_validate(self.data)
+        except ValidationError as error:
+            raise ConfigError(self._problems(error)) from None
+
+    def _problems(self, error: ValidationError) -> Iterator[Problem]:
+        details = error.errors(include_url=False)
+        for detail in details:
+            if detail["type"] == "too_short" and _has_inner_error(detail["loc"], details):
+                continue  # a list left too short only because one of its items was invalid
+            location = _data_location(self.data, detail["loc"])
+            yield self.problem(location, _message(detail))
+
+
+def load_yaml(path: Path) -> YamlDocument:
+    """Read `path`; YAML syntax errors and duplicate keys become a ConfigError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError([Problem(str(path), 1, "(file)", f"cannot read: {error}")]) from None
+    document = YamlDocument(path, None)
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else 1
+        message = str(error.problem or error.context)
+        if error.context and error.context_mark:
+            message += f" ({error.context} from line {error.context_mark.line + 1})"
+        raise ConfigError([Problem(str(path), line, "(syntax)", message)]) from None
+    if node is not None:
+        problems: list[Problem] = []
+        document.data = _construct(node, (), document, problems)
+        if problems:
+            raise ConfigError(problems)
+    return document
+
+
+def _construct(node: yaml.Node, at: Location, doc: YamlDocument, problems: list[Problem]) -> Any:
+    doc.lines[at] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        mapping: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _scalar(key_node)
+            if key == "<<":
+                problems.append(doc.problem(at, "YAML merge keys (<<) are not supported"))
+                continue
+            if key in mapping:
+                doc.lines[(*at, key)] = key_node.start_mark.line + 1
+                problems.append(doc.problem((*at, key), "appears twice in the same mapping"))
+                continue
+            mapping[key] = _construct(value_node, (*at, key), doc, problems)
+            doc.lines[(*at, key)] = key_node.start_mark.line + 1
+        return mapping
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, (*at, i), doc, problems) for i, item in enumerate(node.value)]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    return _Loader("").construct_object(node, deep=True)
+
+
+def _has_inner_error(loc: tuple[int | str, ...], details: list[Any]) -> bool:
+    return any(len(d["loc"]) > len(loc) and d["loc"][: len(loc)] == loc for d in details)
+
+
+def _data_location(data: Any, loc: tuple[int | str, ...]) -> Location:
+    """Drop the parts of a pydantic location that are not keys of the data (union branches)."""
+    location: list[str | int] = []
+    for part in loc:
+        found = isinstance(data, dict) and part in data
+        found = found or (isinstance(data, list) and isinstance(part, int) and part < len(data))
+        if found:
+            data = data[part]
+            location.append(part)
+        elif isinstance(data, dict) and part is loc[-1]:
+            location.append(part)  # a missing field: name it, at its mapping's line
+    return tuple(location)
+
+
+_MESSAGES = {
+    "extra_forbidden": "unknown field",
+    "missing": "required field is missing",
+}
+
+
+def _message(detail: Any) -> str:
+    kind = detail["type"]
+    if kind in _MESSAGES:
+        return str(_MESSAGES[kind])
+    message = str(detail["msg"])
+    for noise in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(noise)
+    if "input" in detail and kind not in ("model_type", "dict_type"):
+        given = detail["input"]
+        if isinstance(given, str | int | float | bool) and repr(given) not in message:
+            message += f" (got {given!r})"
+    return message

@@ -1,0 +1,60 @@
+"""Shared fixtures: the fictitious test registry and rules, and the shipped files."""
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import date
+from pathlib import Path
+
+import pytest
+from aiwall.config import Config, load_config
+
+from .eventcheck import validate_event_lines
+from .proxy import Proxy, running_proxy
+from .upstream import Upstream, start_upstream
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).parent.parent
+TODAY = date(2026, 11, 29)
+
+
+@pytest.fixture(scope="session")
+def test_config() -> Config:
+    return load_config(FIXTURES / "rules.yaml", FIXTURES / "policies", today=lambda: TODAY)
+
+
+@pytest.fixture(scope="session")
+def shipped_config() -> Config:
+    return load_config(ROOT / "rules.example.yaml", ROOT / "policies", today=lambda: TODAY)
+
+
+@pytest.fixture(scope="session")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
+    folder = tmp_path_factory.mktemp("upstream")
+    server, servers = start_upstream(folder)
+    yield server
+    for s in servers:
+        s.shutdown()
+
+
+def start_proxy(
+    tmp_path_factory: pytest.TempPathFactory,
+    upstream: Upstream,
+    rules: Path = FIXTURES / "proxy" / "rules.yaml",
+    options: tuple[str, ...] = (),
+) -> AbstractContextManager[Proxy]:
+    """A real mitmdump with aiwall; every event it writes must validate against the schema."""
+
+    @contextmanager
+    def proxy() -> Iterator[Proxy]:
+        folder = tmp_path_factory.mktemp("proxy")
+        with running_proxy(folder, upstream, rules, ROOT / "policies", options) as running:
+            yield running
+        validate_event_lines(running.events_path.read_text().splitlines())
+
+    return proxy()
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[Proxy]:
+    with start_proxy(tmp_path_factory, upstream) as running:
+        yield running

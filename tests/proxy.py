@@ -1,0 +1,158 @@
+"""A real mitmdump with aiwall loaded, on 127.0.0.1, in front of the local test upstream."""
+
+import base64
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from .upstream import Upstream
+
+ROOT = Path(__file__).resolve().parent.parent
+MITMDUMP = Path(sys.executable).parent / "mitmdump"
+SHIM = ROOT / "addon" / "mitmproxy_addon.py"
+REDIRECT = Path(__file__).parent / "redirect_upstream.py"
+START_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Proxy:
+    port: int
+    confdir: Path
+    events_path: Path
+    upstream: Upstream
+    process: subprocess.Popen[bytes]
+    stderr_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ca(self) -> Path:
+        return self.confdir / "mitmproxy-ca-cert.pem"
+
+    def spki_hash(self) -> str:
+        """base64 SHA-256 of the CA's SubjectPublicKeyInfo, for Chromium's SPKI allow-list."""
+        certificate = x509.load_pem_x509_certificate(self.ca.read_bytes())
+        spki = certificate.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+    def events(self) -> list[dict[str, Any]]:
+        if not self.events_path.exists():
+            return []
+        return [json.loads(line) for line in self.events_path.read_text().splitlines() if line]
+
+    def event_count(self) -> int:
+        return len(self.events())
+
+    def new_events(self, since: int, wait: float = 2.0) -> list[dict[str, Any]]:
+        """Events written after the first `since`, waiting briefly for the log to catch up."""
+        deadline = time.monotonic() + wait
+        while True:
+            events = self.events()[since:]
+            if events or time.monotonic() > deadline:
+                return events
+            time.sleep(0.02)
+
+    def curl(self, url: str, *args: str, proxy_user: str | None = None) -> tuple[int, str]:
+        """Run curl through the proxy; return the status code and body."""
+        command = ["curl", "-sS", "--max-time", "10", "-x", self.url, "--cacert", str(self.ca)]
+        if proxy_user:
+            command += ["--proxy-user", proxy_user]
+        command += [*args, "-w", "\n%{http_code}", url]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=20)
+        body, _, status = result.stdout.rpartition("\n")
+        return int(status or 0), body
+
+
+@contextmanager
+def running_proxy(
+    folder: Path,
+    upstream: Upstream,
+    rules: Path,
+    policies: Path | None = None,
+    options: Sequence[str] = (),
+) -> Iterator[Proxy]:
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    events = folder / "events.jsonl"
+    stderr_path = folder / "mitmdump.log"
+    command = [
+        str(MITMDUMP),
+        "-q",
+        "--listen-host",
+        "127.0.0.1",
+        "--listen-port",
+        str(port),
+        "-s",
+        str(SHIM),
+        "-s",
+        str(REDIRECT),
+        "--set",
+        f"confdir={folder / 'confdir'}",
+        "--set",
+        "ssl_insecure=true",
+        "--set",
+        "connection_strategy=lazy",
+        "--set",
+        f"aiwall_rules={rules}",
+        "--set",
+        f"aiwall_log={events}",
+    ]
+    if policies:
+        command += ["--set", f"aiwall_policies={policies}"]
+    for option in options:
+        command += ["--set", option]
+    env = dict(
+        os.environ,
+        AIWALL_TEST_TLS_PORT=str(upstream.tls_port),
+        AIWALL_TEST_PLAIN_PORT=str(upstream.plain_port),
+    )
+    with stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(command, stdout=stderr, stderr=subprocess.STDOUT, env=env)
+    proxy = Proxy(port, folder / "confdir", events, upstream, process, stderr_path)
+    try:
+        _wait_until_listening(proxy)
+        yield proxy
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _wait_until_listening(proxy: Proxy) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proxy.process.poll() is not None:
+            raise RuntimeError(f"mitmdump exited: {proxy.stderr_path.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", proxy.port), timeout=0.5):
+                if proxy.ca.exists() and proxy.event_count():  # config.loaded is written
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"mitmdump did not start: {proxy.stderr_path.read_text()}")

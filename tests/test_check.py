@@ -1,0 +1,85 @@
+"""`aiwall check`: one golden fixture per kind of broken configuration, like Squid's parser tests.
+
+Each folder under fixtures/broken holds a rules.yaml (and, for policy problems, its own
+policies/) and expected.txt: exactly what `aiwall check` must print.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aiwall.cli import main
+
+from .conftest import FIXTURES, ROOT
+
+BROKEN = sorted(p for p in (FIXTURES / "broken").iterdir() if p.is_dir())
+
+
+def check(case: Path) -> list[str]:
+    policies = "policies" if (case / "policies").is_dir() else str(Path("..", "..", "policies"))
+    return ["check", "--rules", "rules.yaml", "--policies", policies]
+
+
+@pytest.mark.parametrize("case", BROKEN, ids=[p.name for p in BROKEN])
+def test_broken_configuration_fails_with_the_expected_message(
+    case: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(case)
+    assert main(check(case)) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (case / "expected.txt").read_text()
+    assert captured.out == ""
+
+
+def test_every_problem_line_names_file_line_and_field() -> None:
+    for case in BROKEN:
+        for line in (case / "expected.txt").read_text().splitlines():
+            file, number, field, message = line.split(":", 3)
+            assert file.endswith(".yaml") and number.isdigit() and field.strip() and message.strip()
+
+
+def test_the_command_line_exits_non_zero_on_a_broken_file() -> None:
+    case = FIXTURES / "broken" / "rules-unknown-action"
+    result = subprocess.run(
+        [sys.executable, "-m", "aiwall", *check(case)], cwd=case, capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert result.stderr == (case / "expected.txt").read_text()
+
+
+def test_shipped_rules_and_policies_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    rules = ROOT / "rules.example.yaml"
+    assert main(["check", "--rules", str(rules), "--policies", str(ROOT / "policies")]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"OK: {rules}:")
+    assert "error" not in captured.err
+
+
+def test_check_warns_on_a_stale_record(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [
+        "check",
+        "--rules",
+        str(FIXTURES / "rules.yaml"),
+        "--policies",
+        str(FIXTURES / "policies"),
+    ]
+    assert main(args) == 0
+    assert (
+        "usbot.yaml:59: warning: last_verified: last verified 2020-01-01" in capsys.readouterr().err
+    )
+
+
+def test_check_warns_on_a_fact_without_a_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    record = (FIXTURES / "policies" / "euapi.yaml").read_text()
+    (policies / "euapi.yaml").write_text(record.replace("dpa, residency", "dpa"))
+    (tmp_path / "rules.yaml").write_text("rules: []\n")
+    assert (
+        main(["check", "--rules", str(tmp_path / "rules.yaml"), "--policies", str(policies)]) == 0
+    )
+    err = capsys.readouterr().err
+    assert "products[0].residency: no source covers this fact" in err

@@ -1,0 +1,444 @@
+"""The block and warn pages and their JSON form: content, escaping, headers, content negotiation."""
+
+import dataclasses
+import functools
+import html
+import json
+import re
+from html.parser import HTMLParser
+
+import pytest
+from aiwall import pages
+from aiwall.card import card_for
+from aiwall.config import Config, load_config
+from aiwall.decision import Decision, HostName, RequestInfo
+from aiwall.rules import Action, Alternative, Rule
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import FIXTURES, ROOT, TODAY
+
+CONTACT = "Test desk <desk@example.test>"
+TOKEN = "tok.en-1_2"
+ALTERNATIVE = Alternative(name="Corp Chat", url="https://chat.corp.test/?a=1&b=2")
+EXAMPLES = ROOT / "test-output" / "pages"
+
+
+class Document(HTMLParser):
+    """A parsed page: its start tags with attributes, and its text."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+        self.feed(body.decode("utf-8"))
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    def all(self, tag: str) -> list[dict[str, str | None]]:
+        return [attrs for name, attrs in self.tags if name == tag]
+
+    @property
+    def shape(self) -> list[tuple[str, tuple[str, ...]]]:
+        return [(name, tuple(sorted(attrs))) for name, attrs in self.tags]
+
+
+@functools.cache
+def fixture_config() -> Config:
+    return load_config(FIXTURES / "rules.yaml", FIXTURES / "policies", today=lambda: TODAY)
+
+
+@pytest.fixture
+def config() -> Config:
+    return fixture_config()
+
+
+def decide(config: Config, host: str, **fields: object) -> Decision:
+    request = RequestInfo(names=(HostName("host", host),), **fields)  # type: ignore[arg-type]
+    return config.engine.decide(request)
+
+
+@pytest.fixture
+def blocked(config: Config) -> Decision:
+    decision = decide(config, "cnchat.test")
+    assert decision.action is Action.BLOCK and decision.rule is not None
+    return with_rule(decision, alternative=ALTERNATIVE)
+
+
+@pytest.fixture
+def warned(config: Config) -> Decision:
+    decision = decide(config, "usbotcdn.test", user="sam")
+    assert decision.action is Action.WARN and decision.rule is not None
+    assert decision.rule.require_justification and decision.stale
+    return decision
+
+
+def with_rule(decision: Decision, **changes: object) -> Decision:
+    assert decision.rule is not None
+    return dataclasses.replace(decision, rule=decision.rule.model_copy(update=changes))
+
+
+def host_only(action: Action = Action.BLOCK) -> Decision:
+    rule = Rule(id="no-shadow-llm", description="Unapproved model host.", action=action)
+    return Decision(
+        action, True, f"rule {rule.id}: {rule.description}", "llm.shadow.test", rule=rule
+    )
+
+
+def headers(page: pages.Page) -> dict[str, str]:
+    assert len({name.lower() for name, _ in page.headers}) == len(page.headers)
+    return dict(page.headers)
+
+
+def all_pages(blocked: Decision, warned: Decision) -> dict[str, pages.Page]:
+    return {
+        "block": pages.block_page(blocked, CONTACT),
+        "block-host-only": pages.block_page(host_only(), CONTACT),
+        "warn-justification": pages.warn_page(warned, CONTACT, token=TOKEN, host="usbotcdn.test"),
+        "warn": pages.warn_page(
+            with_rule(blocked, require_justification=False),
+            CONTACT,
+            token=TOKEN,
+            host="cnchat.test",
+        ),
+        "invalid-host": pages.invalid_host_page("empty label in 'chat..cnchat.test'", html=True),
+        "error": pages.error_page(html=True, contact=CONTACT),
+        "ack-refused": pages.ack_refused_page("the token has expired", html=True, contact=CONTACT),
+    }
+
+
+def test_every_html_page_has_the_security_headers_and_a_nonce_style_only(
+    blocked: Decision, warned: Decision
+) -> None:
+    for name, page in all_pages(blocked, warned).items():
+        fields = headers(page)
+        assert fields["Content-Type"] == "text/html; charset=utf-8", name
+        assert fields["Cache-Control"] == "no-store"
+        assert fields["X-Content-Type-Options"] == "nosniff"
+        assert fields["Referrer-Policy"] == "no-referrer"
+        csp = fields["Content-Security-Policy"]
+        assert "'unsafe-inline'" not in csp and "script-src" not in csp
+        nonce = re.fullmatch(
+            r"default-src 'none'; style-src 'nonce-([A-Za-z0-9_-]{16,})'; img-src data:; "
+            r"form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+            csp,
+        )
+        assert nonce is not None, csp
+        document = Document(page.body)
+        assert [attrs.get("nonce") for attrs in document.all("style")] == [nonce.group(1)]
+        assert not document.all("script")
+        assert all("style" not in attrs for _, attrs in document.tags)
+
+
+def test_each_page_gets_its_own_nonce(blocked: Decision) -> None:
+    first, second = (
+        headers(pages.block_page(blocked, CONTACT))["Content-Security-Policy"] for _ in range(2)
+    )
+    assert first != second
+
+
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [
+        ("block", 403),
+        ("block-host-only", 403),
+        ("warn", 403),
+        ("warn-justification", 403),
+        ("invalid-host", 400),
+        ("error", 503),
+        ("ack-refused", 403),
+    ],
+)
+def test_status(blocked: Decision, warned: Decision, name: str, status: int) -> None:
+    assert all_pages(blocked, warned)[name].status == status
+
+
+def test_block_page_shows_the_whole_card(blocked: Decision) -> None:
+    assert blocked.vendor is not None and blocked.product is not None
+    card = card_for(blocked.vendor, blocked.product)
+    body = pages.block_page(blocked, CONTACT).body.decode()
+    expected = [
+        "CN Chat is blocked by company policy",
+        "Not to China.",
+        card.title,
+        card.product.verdict,
+        card.product.summary,
+        *card.badges,
+        *(part for fact in card.facts() for part in fact),
+        *(s.title for s in card.sections()),
+        *(p for s in card.sections() for p in s.paragraphs),
+        card.footer,
+        "block-cn",
+        blocked.reason,
+        "cnchat.test",
+        CONTACT,
+        "Use Corp Chat instead",
+        ALTERNATIVE.url,
+    ]
+    for source in card.vendor.sources:
+        expected += [source.url, source.supports, str(source.date)]
+    for text in expected:
+        assert html.escape(text) in body, text
+    assert "This record is stale" not in body
+
+
+def test_block_page_links_leak_no_referrer(blocked: Decision) -> None:
+    links = Document(pages.block_page(blocked, CONTACT).body).all("a")
+    assert {link["href"] for link in links} == {
+        "https://cnchat.test/",
+        "https://cnchat.test/privacy",
+        ALTERNATIVE.url,
+    }
+    assert all(link["rel"] == "noreferrer noopener" for link in links)
+
+
+def test_script_in_the_record_appears_only_escaped(blocked: Decision) -> None:
+    body = pages.block_page(blocked, CONTACT).body.decode()
+    assert "<script" not in body
+    assert "Test record &lt;script&gt;alert(1)&lt;/script&gt; &amp; friends." in body
+
+
+def test_stale_record_says_so(warned: Decision) -> None:
+    body = pages.warn_page(warned, CONTACT, token=TOKEN, host="usbotcdn.test").body.decode()
+    assert "This record is stale: it was last verified on 2020-01-01" in body
+
+
+def test_host_only_decision_shows_host_and_rule_without_a_card() -> None:
+    page = pages.block_page(host_only(), CONTACT)
+    document = Document(page.body)
+    text = "".join(document.text)
+    assert "llm.shadow.test is blocked by company policy" in text
+    assert "no-shadow-llm" in text and "Unapproved model host." in text
+    assert not [attrs for attrs in document.all("section") if "card" in (attrs["class"] or "")]
+    assert "Trains on your data" not in text
+
+
+def test_warn_form_posts_the_token_to_the_ack_path(warned: Decision) -> None:
+    token = 'a"b<c>&d'
+    page = pages.warn_page(warned, CONTACT, token=token, host="usbotcdn.test")
+    document = Document(page.body)
+    assert document.all("form") == [{"method": "post", "action": "/.well-known/aiwall/ack"}]
+    assert document.all("input") == [{"type": "hidden", "name": "token", "value": token}]
+    assert document.all("button") == [{"class": "button primary", "type": "submit"}]
+    assert "Before you continue to US Bot" in "".join(document.text)
+    assert "Continue to usbotcdn.test" in "".join(document.text)
+
+
+def test_justification_is_asked_for_when_the_rule_requires_it(warned: Decision) -> None:
+    document = Document(pages.warn_page(warned, CONTACT, token=TOKEN, host="h.test").body)
+    assert document.all("textarea") == [
+        {
+            "id": "justification",
+            "name": "justification",
+            "required": None,
+            "minlength": "10",
+            "maxlength": "1000",
+            "rows": "4",
+        }
+    ]
+    assert "Why do you need US Bot for this?" in "".join(document.text)
+
+
+def test_justification_is_not_asked_for_otherwise(warned: Decision) -> None:
+    decision = with_rule(warned, require_justification=False)
+    document = Document(pages.warn_page(decision, CONTACT, token=TOKEN, host="h.test").body)
+    assert not document.all("textarea")
+    assert "Why do you need" not in "".join(document.text)
+
+
+def test_warn_page_offers_the_alternative(warned: Decision) -> None:
+    decision = with_rule(warned, alternative=ALTERNATIVE)
+    links = Document(pages.warn_page(decision, CONTACT, token=TOKEN, host="h.test").body).all("a")
+    assert {"class": "button primary", "href": ALTERNATIVE.url, "rel": "noreferrer noopener"} in (
+        links
+    )
+
+
+@pytest.mark.parametrize(
+    ("request_headers", "expected"),
+    [
+        ({"Sec-Fetch-Mode": "navigate", "Accept": "text/html"}, True),
+        ({"sec-fetch-mode": "navigate", "accept": "*/*"}, True),
+        ({"Sec-Fetch-Mode": "cors", "Accept": "text/html"}, False),
+        ({"Sec-Fetch-Mode": "no-cors", "Accept": "text/html"}, False),
+        ({"Sec-Fetch-Mode": "same-origin", "Accept": "text/html"}, False),
+        ({"Sec-Fetch-Mode": "websocket"}, False),
+        ({"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}, True),
+        ({"ACCEPT": "Text/HTML"}, True),
+        ({"Accept": "text/html", "X-Requested-With": "XMLHttpRequest"}, False),
+        ({"Accept": "application/json, text/html"}, False),
+        ({"Accept": "application/json"}, False),
+        ({"Accept": "*/*"}, False),
+        ({"Accept": "text/event-stream"}, False),
+        ({"Accept": ""}, False),
+        ({}, False),
+    ],
+)
+def test_wants_html(request_headers: dict[str, str], expected: bool) -> None:
+    assert pages.wants_html(request_headers) is expected
+
+
+def test_wants_html_reads_mitmproxy_headers() -> None:
+    from mitmproxy.http import Headers
+
+    assert pages.wants_html(Headers(sec_fetch_mode="navigate"))
+    assert not pages.wants_html(Headers(accept="application/json"))
+
+
+def error_of(page: pages.Page) -> dict[str, object]:
+    assert headers(page)["Content-Type"] == "application/json; charset=utf-8"
+    assert headers(page)["Cache-Control"] == "no-store"
+    assert headers(page)["X-Content-Type-Options"] == "nosniff"
+    document = json.loads(page.body)
+    assert list(document) == ["type", "error"] and document["type"] == "error"
+    assert list(document["error"]) == [
+        "type",
+        "code",
+        "message",
+        "vendor",
+        "product",
+        "host",
+        "rule",
+        "verdict",
+        "alternative",
+        "contact",
+        "acknowledge_url",
+    ]
+    error: dict[str, object] = document["error"]
+    return error
+
+
+def test_denial_json_for_a_block(blocked: Decision) -> None:
+    page = pages.denial_json(blocked, CONTACT)
+    assert page.status == 403
+    assert error_of(page) == {
+        "type": "permission_error",
+        "code": "aiwall_blocked",
+        "message": "Company policy blocks CN Chat (cnchat.test), rule block-cn. Not to China."
+        " Use Corp Chat instead (https://chat.corp.test/?a=1&b=2).",
+        "vendor": "cnchat",
+        "product": "cnchat/consumer",
+        "host": "cnchat.test",
+        "rule": "block-cn",
+        "verdict": "Trains unless you opt out",
+        "alternative": {"name": "Corp Chat", "url": "https://chat.corp.test/?a=1&b=2"},
+        "contact": CONTACT,
+        "acknowledge_url": None,
+    }
+
+
+def test_denial_json_for_a_warning_says_where_to_acknowledge(warned: Decision) -> None:
+    url = "https://usbotcdn.test/.well-known/aiwall/ack"
+    error = error_of(pages.denial_json(warned, CONTACT, acknowledge_url=url))
+    assert error["code"] == "aiwall_warning"
+    assert error["type"] == "permission_error"
+    assert error["acknowledge_url"] == url
+    assert error["alternative"] is None
+    assert error["product"] == "usbot/personal"
+    assert "acknowledge the warning" in str(error["message"])
+
+
+def test_denial_json_for_a_host_only_rule() -> None:
+    error = error_of(pages.denial_json(host_only(), CONTACT))
+    assert error["host"] == "llm.shadow.test" and error["rule"] == "no-shadow-llm"
+    assert error["vendor"] is error["product"] is error["verdict"] is None
+
+
+@pytest.mark.parametrize(
+    ("page", "status", "error_type", "code"),
+    [
+        (
+            pages.invalid_host_page("bad", html=False),
+            400,
+            "invalid_request_error",
+            "aiwall_invalid_host",
+        ),
+        (pages.error_page(html=False, contact=CONTACT), 503, "api_error", "aiwall_error"),
+        (
+            pages.ack_refused_page("expired", html=False, contact=CONTACT),
+            403,
+            "permission_error",
+            "aiwall_ack_refused",
+        ),
+    ],
+)
+def test_other_json_errors_share_the_shape(
+    page: pages.Page, status: int, error_type: str, code: str
+) -> None:
+    error = error_of(page)
+    assert page.status == status
+    assert (error["type"], error["code"]) == (error_type, code)
+
+
+def test_error_page_says_nothing_was_sent() -> None:
+    text = "".join(Document(pages.error_page(html=True, contact=CONTACT).body).text)
+    assert "nothing was sent" in text and CONTACT in text
+
+
+def test_redirect_is_a_303_without_a_body() -> None:
+    page = pages.redirect("https://cnchat.test/c/1?x=1")
+    assert (page.status, page.body) == (303, b"")
+    assert headers(page)["Location"] == "https://cnchat.test/c/1?x=1"
+    assert headers(page)["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("location", ["https://a.test/\r\nSet-Cookie: x=1", "/\n", "/\x00"])
+def test_redirect_refuses_header_injection(location: str) -> None:
+    with pytest.raises(ValueError, match="control characters"):
+        pages.redirect(location)
+
+
+def every_page(decision: Decision, text: str, host: str) -> list[pages.Page]:
+    return [
+        pages.block_page(decision, text),
+        pages.warn_page(decision, text, token=text, host=host),
+        pages.invalid_host_page(text, html=True),
+        pages.ack_refused_page(text, html=True, contact=text),
+        pages.error_page(html=True, contact=text),
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(), host=st.text(min_size=1))
+def test_no_input_adds_markup(text: str, host: str) -> None:
+    """Whatever the record, rule, host or token say, the pages' tags stay the same."""
+    base = with_rule(decide(fixture_config(), "cnchat.test"), alternative=ALTERNATIVE)
+    assert base.vendor is not None and base.rule is not None
+    hostile = dataclasses.replace(
+        base,
+        host=host,
+        reason=text,
+        vendor=base.vendor.model_copy(update={"name": text, "summary": text}),
+        rule=base.rule.model_copy(
+            update={
+                "message": text,
+                "alternative": Alternative(name=text, url=ALTERNATIVE.url),
+                "require_justification": True,
+            }
+        ),
+    )
+    plain = dataclasses.replace(hostile, host="x.test", reason="x", vendor=base.vendor)
+    plain = with_rule(plain, message="x", alternative=ALTERNATIVE)
+    pairs = zip(every_page(hostile, text, host), every_page(plain, "x", "x.test"), strict=True)
+    for page, baseline in pairs:
+        document = Document(page.body)
+        assert document.shape == Document(baseline.body).shape
+        assert text in "".join(document.text)
+        assert "<script" not in page.body.decode().lower()
+    assert json.loads(pages.denial_json(hostile, text).body)["error"]["contact"] == text
+
+
+def test_examples_are_written_for_people(blocked: Decision, warned: Decision) -> None:
+    EXAMPLES.mkdir(parents=True, exist_ok=True)
+    for name, page in all_pages(blocked, warned).items():
+        (EXAMPLES / f"{name}.html").write_bytes(page.body)
+    (EXAMPLES / "block.json").write_bytes(pages.denial_json(blocked, CONTACT).body)
+    assert (EXAMPLES / "block.html").stat().st_size > 0
