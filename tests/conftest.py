@@ -41,13 +41,14 @@ def start_proxy(
     upstream: Upstream,
     rules: Path = FIXTURES / "proxy" / "rules.yaml",
     options: tuple[str, ...] = (),
+    scripts: tuple[Path, ...] = (),
 ) -> AbstractContextManager[Proxy]:
     """A real mitmdump with aiwall; every event it writes must validate against the schema."""
 
     @contextmanager
     def proxy() -> Iterator[Proxy]:
         folder = tmp_path_factory.mktemp("proxy")
-        with running_proxy(folder, upstream, rules, ROOT / "policies", options) as running:
+        with running_proxy(folder, upstream, rules, ROOT / "policies", options, scripts) as running:
             yield running
         validate_event_lines(running.events_path.read_text().splitlines())
 

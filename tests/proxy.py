@@ -92,6 +92,7 @@ def running_proxy(
     rules: Path,
     policies: Path | None = None,
     options: Sequence[str] = (),
+    scripts: Sequence[Path] = (),
 ) -> Iterator[Proxy]:
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -121,6 +122,8 @@ def running_proxy(
     ]
     if policies:
         command += ["--set", f"aiwall_policies={policies}"]
+    for script in scripts:
+        command += ["-s", str(script)]
     for option in options:
         command += ["--set", option]
     env = dict(

@@ -286,6 +286,16 @@ def test_wants_html(request_headers: dict[str, str], expected: bool) -> None:
     assert pages.wants_html(request_headers) is expected
 
 
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [("*/*", True), ("", True), ("application/json", False), ("text/html", True)],
+)
+def test_a_client_without_preference_gets_the_default(accept: str, expected: bool) -> None:
+    headers = {"Accept": accept} if accept else {}
+    assert pages.wants_html(headers, default=True) is expected
+    assert pages.wants_html(headers, default=False) is (accept == "text/html")
+
+
 def test_wants_html_reads_mitmproxy_headers() -> None:
     from mitmproxy.http import Headers
 

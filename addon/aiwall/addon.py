@@ -34,6 +34,7 @@ from aiwall.config import Config, load_config
 from aiwall.decision import Decision, RequestInfo
 from aiwall.events import EventLog, RequestContext
 from aiwall.flows import Client, authority, client_ip, client_of, connection_names, request_info
+from aiwall.policy import Kind
 from aiwall.registry import default_policies_dir
 from aiwall.rules import Action, Intercept
 from aiwall.yamlsource import ConfigError
@@ -213,6 +214,7 @@ class AiWall:
             flow.response = _response(pages.invalid_host_page("two Host headers", html=html))
             return
         decision = self.config.engine.decide(request)
+        html = pages.wants_html(flow.request.headers, default=_page_by_default(request, decision))
         if decision.invalid:
             flow.response = _response(pages.invalid_host_page(decision.invalid, html=html))
             self._log(flow, decision, client, 400)
@@ -400,6 +402,15 @@ class AiWall:
         patterns = ctx.options.ignore_hosts
         name = f"{host}:{port}"
         return any(re.search(pattern, name, re.IGNORECASE) for pattern in patterns)
+
+
+def _page_by_default(request: RequestInfo, decision: Decision) -> bool:
+    """A client stating no preference gets a page from an app's host, JSON from an API's."""
+    if request.method not in ("GET", "HEAD"):
+        return False
+    if decision.vendor is None or decision.product is None:
+        return True
+    return decision.vendor.kind_of(decision.product) is not Kind.API_PLATFORM
 
 
 def _ack_scope(decision: Decision) -> str:

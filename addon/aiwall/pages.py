@@ -142,12 +142,13 @@ class Page:
     body: bytes
 
 
-def wants_html(headers: Mapping[str, str]) -> bool:
+def wants_html(headers: Mapping[str, str], *, default: bool = False) -> bool:
     """Whether the client is a browser navigating to a page (else it gets JSON).
 
     Fetch metadata decides when present: only `Sec-Fetch-Mode: navigate` is a page load.
-    Without it: XHR (`X-Requested-With`) is not; otherwise `Accept` must name `text/html` and
-    not put `application/json` first, so `*/*`, JSON and a missing header all mean JSON.
+    Without it: XHR (`X-Requested-With`) is not; `Accept` naming `text/html` (and not putting
+    `application/json` first) is; `Accept` naming JSON only is not. A client that states no
+    preference (`*/*` or no Accept: curl, scripts) gets `default`.
     """
     lowered = {name.lower(): value for name, value in headers.items()}
     mode = lowered.get("sec-fetch-mode")
@@ -156,7 +157,9 @@ def wants_html(headers: Mapping[str, str]) -> bool:
     if "x-requested-with" in lowered:
         return False
     media = [part.split(";", 1)[0].strip().lower() for part in lowered.get("accept", "").split(",")]
-    return "text/html" in media and media[0] != "application/json"
+    if "text/html" in media:
+        return media[0] != "application/json"
+    return default if set(media) <= {"*/*", ""} else False
 
 
 def block_page(decision: Decision, contact: str) -> Page:
