@@ -171,3 +171,19 @@ def test_aiwall_run_with_the_example_rules_blocks_deepseek(tmp_path: Path) -> No
         process.terminate()
         _, stderr = process.communicate(timeout=15)
     assert str(tmp_path / "conf" / "mitmproxy-ca-cert.pem") in stderr
+
+
+def test_an_ignored_tunnel_to_a_blocked_vendor_is_refused_at_connect(
+    tmp_path_factory: pytest.TempPathFactory, upstream: Upstream
+) -> None:
+    with start_proxy(tmp_path_factory, upstream, options=("ignore_hosts=deepseek",)) as proxy:
+        upstream.clear()
+        result = subprocess.run(
+            ["curl", "-sS", "--max-time", "10", "-x", proxy.url, "https://chat.deepseek.com/"],
+            capture_output=True,
+            text=True,
+        )
+        assert "403" in result.stderr  # curl: CONNECT tunnel failed, response 403
+        assert not upstream.saw("deepseek.com")
+        status, _ = proxy.curl("https://api.openai.com/", "-H", "Accept: application/json")
+        assert status == 200

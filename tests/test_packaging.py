@@ -1,0 +1,53 @@
+"""The vendor records and example rules are found from a checkout, an editable install and a wheel."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from aiwall.cli import default_rules_path
+from aiwall.registry import default_policies_dir, load_registry
+
+from .conftest import ROOT
+
+
+def test_the_policies_folder_is_the_checkouts() -> None:
+    assert default_policies_dir().resolve() == (ROOT / "policies").resolve()
+    assert "deepseek" in load_registry().vendors
+
+
+def test_without_a_local_rules_yaml_the_example_rules_are_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert default_rules_path().resolve() == (ROOT / "rules.example.yaml").resolve()
+    (tmp_path / "rules.yaml").write_text("rules: []\n")
+    assert default_rules_path() == Path("rules.yaml")
+
+
+def test_a_built_wheel_carries_every_vendor_record(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    wheel = next(tmp_path.glob("aiwall-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for record in (ROOT / "policies").glob("*.yaml"):
+        assert f"aiwall/policies/{record.name}" in names
+    assert "aiwall/rules.example.yaml" in names
+    assert "aiwall/events.schema.json" in names
+    assert "mitmproxy_addon.py" not in names
