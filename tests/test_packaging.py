@@ -1,4 +1,4 @@
-"""The vendor records and example rules are found from a checkout, an editable install and a wheel."""
+"""Vendor records and example rules are found from a checkout, an editable install, a wheel."""
 
 import subprocess
 import sys
@@ -6,7 +6,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from aiwall.cli import default_rules_path
 from aiwall.registry import default_policies_dir, load_registry
 
