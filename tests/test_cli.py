@@ -1,0 +1,107 @@
+"""The command line as an IT engineer uses it: explain, vendors, show, schema."""
+
+import json
+
+import pytest
+from aiwall.cli import main
+
+from .conftest import ROOT
+
+RULES = ["--rules", str(ROOT / "rules.example.yaml"), "--policies", str(ROOT / "policies")]
+
+# Every fact of the reference card (shared/reference/deepseek-card.txt), as `aiwall show` says it.
+DEEPSEEK_CARD = [
+    "Does DeepSeek train on your data?",
+    "DeepSeek · AI chat assistant",
+    "Trains by default · No zero-retention option · Opt-out available",
+    "Yes — DeepSeek trains on your data by default; you have to opt out.",
+    "with data stored on servers in China; an opt-out toggle now exists but retention is"
+    " open-ended.",
+    "Open the left sidebar → three dots by your name → Settings → Data tab, and disable"
+    ' "Improve the model for everyone."',
+    "This was added reactively (the launch product had no opt-out).",
+    "you must email privacy@deepseek.com specifying the chats; disabling does not delete"
+    " historical data.",
+    "No zero-data-retention option.",
+    "for as long as your account exists and longer for legal/security reasons, with no fixed"
+    " deletion schedule.",
+    "Data is processed and stored in the People's Republic of China, subject to Chinese law.",
+    "The angle most listicles miss is data residency",
+    "The opt-out was retrofitted in 2025 and is narrow",
+    "DeepSeek consumer app / web: Trains unless you opt out",
+    "Last verified 2026-06-01 · confidence: medium · Terms change — confirm directly with"
+    " DeepSeek before sending confidential data.",
+    "https://cdn.deepseek.com/policies/en-US/deepseek-privacy-policy.html",
+    "https://cdn.deepseek.com/policies/en-US/deepseek-terms-of-use.html",
+    "(dated 2026-06-01)",
+]
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    assert main(list(args)) == 0
+    return capsys.readouterr().out
+
+
+def test_show_deepseek_carries_every_fact_of_the_reference_card(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    card = " ".join(run(capsys, "show", "deepseek", "--policies", str(ROOT / "policies")).split())
+    for fact in DEEPSEEK_CARD:
+        assert " ".join(fact.split()) in card
+
+
+def test_show_an_unknown_vendor_names_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", "deepsek"]) == 2
+    assert "deepseek" in capsys.readouterr().err
+
+
+def test_explain_names_vendor_product_facts_and_the_deciding_rule(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = run(capsys, "explain", "https://chat.deepseek.com/", *RULES)
+    assert "Vendor:   DeepSeek (deepseek)" in out
+    assert "Product:  DeepSeek consumer app / web (deepseek/consumer)" in out
+    assert "Data stored in: CN" in out
+    assert "Trains on your data: yes, by default" in out
+    assert "Retention: open-ended" in out
+    assert "Record:   last verified 2026-06-01, confidence medium" in out
+    assert "block-cn-residency: matched → block" in out
+    assert "Decision: BLOCK (rule block-cn-residency:" in out
+
+
+def test_explain_shows_a_group_exception_by_ip(capsys: pytest.CaptureFixture[str]) -> None:
+    out = run(capsys, "explain", "https://chat.deepseek.com/", "--ip", "10.99.8.20", *RULES)
+    assert "Decision: LOG (rule security-research-deepseek-lab:" in out
+
+
+def test_explain_a_host_that_is_not_ai(capsys: pytest.CaptureFixture[str]) -> None:
+    out = run(capsys, "explain", "https://example.org/", *RULES)
+    assert "not an AI service" in out and "Decision: ALLOW (not AI traffic)" in out
+
+
+def test_vendors_lists_one_row_per_product(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [json.loads(line) for line in run(capsys, "vendors", "--json").splitlines()]
+    deepseek = next(r for r in rows if r["product"] == "deepseek/consumer")
+    assert deepseek | {"name": None} == {
+        "product": "deepseek/consumer",
+        "name": None,
+        "verdict": "Trains unless you opt out",
+        "training": "default",
+        "residency": "CN",
+        "retention": "open-ended",
+        "zdr": "no",
+        "dpa": "no",
+        "last_verified": "2026-06-01",
+        "confidence": "medium",
+    }
+    table = run(capsys, "vendors").splitlines()
+    assert table[0].split() == [
+        "product", "verdict", "residency", "retention", "zdr", "dpa", "last_verified", "confidence"
+    ]  # fmt: skip
+    assert len(table) == len(rows) + 1
+
+
+@pytest.mark.parametrize("kind", ["policy", "rules"])
+def test_schema_prints_a_json_schema(capsys: pytest.CaptureFixture[str], kind: str) -> None:
+    schema = json.loads(run(capsys, "schema", kind))
+    assert schema["type"] == "object" and schema["additionalProperties"] is False
