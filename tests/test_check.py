@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from aiwall.cli import main
+from aiwall.config import load_config
 
 from .conftest import FIXTURES, ROOT
 
@@ -83,3 +84,15 @@ def test_check_warns_on_a_fact_without_a_source(
     )
     err = capsys.readouterr().err
     assert "products[0].residency: no source covers this fact" in err
+
+
+def test_the_example_rules_use_every_match_field_action_and_a_shadow_rule() -> None:
+    from aiwall.rules import Action, Match, Mode
+
+    rules = load_config(ROOT / "rules.example.yaml", ROOT / "policies").rules
+    used = {name for rule in rules.rules for name in rule.match.model_fields_set}
+    assert used == set(Match.model_fields)
+    assert {rule.action for rule in rules.rules} == set(Action)
+    assert any(rule.mode is Mode.SHADOW for rule in rules.rules)
+    assert any(rule.match.group for rule in rules.rules if rule.action is Action.LOG)
+    assert rules.tenants

@@ -123,7 +123,7 @@ def test_every_html_page_has_the_security_headers_and_a_nonce_style_only(
         assert fields["Content-Type"] == "text/html; charset=utf-8", name
         assert fields["Cache-Control"] == "no-store"
         assert fields["X-Content-Type-Options"] == "nosniff"
-        assert fields["Referrer-Policy"] == "no-referrer"
+        assert fields["Referrer-Policy"] == "same-origin"
         csp = fields["Content-Security-Policy"]
         assert "'unsafe-inline'" not in csp and "script-src" not in csp
         nonce = re.fullmatch(

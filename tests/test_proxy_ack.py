@@ -20,6 +20,7 @@ from .upstream import Upstream
 WARNED = "https://grok.com/chat?q=1"
 HTML = ("-H", "Accept: text/html", "-H", "Sec-Fetch-Mode: navigate")
 ACK = "https://grok.com/.well-known/aiwall/ack"
+BLOCKED_URL = "https://chat.deepseek.com/"
 JUSTIFICATION = "Comparing answers for the vendor review, no customer data."
 
 
@@ -233,3 +234,10 @@ def test_hostile_user_names_still_give_one_valid_json_line(proxy: Proxy, user: b
     event = json.loads(lines[0])
     assert event["aiwall"]["action"] == "block"
     assert "\n" not in event["user"]["name"] or user.startswith(b"eve")
+
+
+def test_a_group_exception_applies_to_its_proxy_auth_user(proxy: Proxy) -> None:
+    status, _ = proxy.curl(BLOCKED_URL, "-H", "Accept: application/json", proxy_user="audrey:pw")
+    assert status == 200
+    status, _ = proxy.curl(BLOCKED_URL, "-H", "Accept: application/json", proxy_user="bob:pw")
+    assert status == 403

@@ -187,3 +187,21 @@ def test_an_ignored_tunnel_to_a_blocked_vendor_is_refused_at_connect(
         assert not upstream.saw("deepseek.com")
         status, _ = proxy.curl("https://api.openai.com/", "-H", "Accept: application/json")
         assert status == 200
+
+
+def test_intercept_all_catches_a_vendor_host_header_inside_any_tunnel(
+    tmp_path_factory: pytest.TempPathFactory, upstream: Upstream
+) -> None:
+    with start_proxy(tmp_path_factory, upstream, options=("aiwall_intercept=all",)) as proxy:
+        upstream.clear()
+        status, _ = proxy.curl(
+            "https://example.org/",
+            "-H",
+            "Host: chat.deepseek.com",
+            "-H",
+            "Accept: application/json",
+        )
+        assert status == 403
+        assert not upstream.saw("deepseek.com")
+        status, body = proxy.curl("https://example.org/")  # decrypted, not AI: passed, unlogged
+        assert status == 200 and "Upstream page for example.org" in body

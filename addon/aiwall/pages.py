@@ -2,7 +2,7 @@
 
 Browsers navigating to a page (`wants_html`) get HTML; scripts, SDKs and XHR get JSON. Every
 answer carries `Cache-Control: no-store`, `X-Content-Type-Options: nosniff`,
-`Referrer-Policy: no-referrer` and a Content-Security-Policy; HTML pages allow no script at
+`Referrer-Policy: same-origin` and a Content-Security-Policy; HTML pages allow no script at
 all and one nonce-bearing `<style>`. Everything interpolated into HTML is escaped.
 
 The JSON form is a stable interface, shaped so that the OpenAI and Anthropic SDKs parse it as
@@ -58,7 +58,9 @@ _JSON = "application/json; charset=utf-8"
 _COMMON_HEADERS = (
     ("Cache-Control", "no-store"),
     ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
+    # same-origin, not no-referrer: under no-referrer browsers post the warning's form with
+    # `Origin: null`, which the acknowledgement must refuse. Other sites still get nothing.
+    ("Referrer-Policy", "same-origin"),
 )
 _JSON_FIELDS = (
     "vendor",

@@ -1,0 +1,110 @@
+"""Resolution of hosts to exactly one (vendor, product), over the shipped vendor records."""
+
+import pytest
+from aiwall.hostindex import HostEntry, HostIndex
+from aiwall.hosts import InvalidHost, normalise_host
+from aiwall.registry import Registry, load_registry
+from hypothesis import given
+from hypothesis import strategies as st
+
+REGISTRY = load_registry()
+VENDOR_HOSTS = [
+    (r.vendor.id, host) for host in REGISTRY.index.hosts() if (r := REGISTRY.resolve(host))
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "expected"),
+    [
+        ("chat.deepseek.com", "/", "deepseek/consumer"),
+        ("deepseek.com", "/", "deepseek/consumer"),
+        ("api.deepseek.com", "/v1/chat/completions", "deepseek/api"),
+        ("a.b.api.deepseek.com", "/", "deepseek/api"),
+        ("chatgpt.com", "/c/123", "openai/chatgpt-personal"),
+        ("chatgpt.com", "/backend-anon/conversation", "openai/chatgpt-logged-out"),
+        ("chatgpt.com", "/backend-api/conversation", "openai/chatgpt-personal"),
+        ("api.openai.com", "/v1/models", "openai/api"),
+        ("claude.ai", "/chat", "anthropic/claude-consumer"),
+        ("api.anthropic.com", "/v1/messages", "anthropic/api"),
+        ("gemini.google.com", "/app", "google/gemini-app"),
+        ("grok.com", "/", "xai/grok-consumer"),
+        ("chat.mistral.ai", "/", "mistral/le-chat"),
+        ("www.perplexity.ai", "/", "perplexity/consumer"),
+    ],
+)
+def test_a_host_and_path_resolve_to_one_product(name: str, path: str, expected: str) -> None:
+    resolution = REGISTRY.resolve(normalise_host(name), path)
+    assert resolution is not None
+    assert f"{resolution.vendor.id}/{resolution.product.id}" == expected
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "evil-deepseek.com",
+        "deepseek.com.evil.net",
+        "notdeepseek.com",
+        "deepseekcom",
+        "deepseek.co",
+        "xn--depseek-8gg.com",  # Cyrillic е
+        "chatgpt.com.example.org",
+        "example.org",
+        "com",
+    ],
+)
+def test_look_alikes_resolve_to_nothing(name: str) -> None:
+    assert REGISTRY.resolve(normalise_host(name)) is None
+
+
+label = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True)
+
+
+@given(st.sampled_from(VENDOR_HOSTS), st.lists(label, min_size=1, max_size=4))
+def test_any_subdomain_of_a_vendor_host_resolves_to_that_vendor(
+    vendor_host: tuple[str, str], labels: list[str]
+) -> None:
+    vendor, host = vendor_host
+    resolution = REGISTRY.resolve(".".join([*labels, host]))
+    assert resolution is not None and resolution.vendor.id == vendor
+
+
+@given(
+    st.sampled_from(VENDOR_HOSTS),
+    st.from_regex(r"[a-z0-9-]{1,10}", fullmatch=True),
+    st.sampled_from(["evil.net", "example.org", "com.evil"]),
+)
+def test_look_alikes_of_a_vendor_host_never_resolve_to_it(
+    vendor_host: tuple[str, str], glued: str, tail: str
+) -> None:
+    _, host = vendor_host
+    for look_alike in (f"{glued}{host}", f"{host}.{tail}", f"{host}{glued}"):
+        try:
+            name = normalise_host(look_alike)
+        except InvalidHost:
+            continue
+        resolution = REGISTRY.resolve(name)
+        if resolution is not None:  # only through another entry, on a label boundary
+            assert resolution.entry.host != host
+            assert name.endswith("." + resolution.entry.host) or name == resolution.entry.host
+
+
+def test_the_most_specific_entry_wins_then_the_longest_path() -> None:
+    index: HostIndex[str] = HostIndex()
+    index.add(HostEntry.parse("example.com"), "vendor")
+    index.add(HostEntry.parse("api.example.com"), "api")
+    index.add(HostEntry.parse("example.com/a/"), "a")
+    index.add(HostEntry.parse("example.com/a/b/"), "ab")
+    assert index.resolve("x.api.example.com", "/a/b/") == "api"
+    assert index.resolve("example.com", "/a/b/c") == "ab"
+    assert index.resolve("example.com", "/a/x") == "a"
+    assert index.resolve("www.example.com", "/z") == "vendor"
+    assert index.resolve("example.org") is None
+
+
+def test_every_registry_host_is_claimed_once() -> None:
+    assert isinstance(REGISTRY, Registry)
+    owners: dict[str, str] = {}
+    for vendor in REGISTRY.vendors.values():
+        for text in [*vendor.hosts, *(h for p in vendor.products for h in p.hosts)]:
+            entry = str(HostEntry.parse(text))
+            assert owners.setdefault(entry, vendor.id) == vendor.id
