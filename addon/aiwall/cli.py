@@ -3,8 +3,10 @@
 import argparse
 import importlib.resources
 import ipaddress
+import itertools
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,8 +14,10 @@ from typing import Any
 from aiwall.card import card_for, render_text
 from aiwall.config import Config, load_config
 from aiwall.decision import Decision, RequestInfo
+from aiwall.diff import diff_registries
 from aiwall.policy import Product, VendorRecord
 from aiwall.registry import load_registry
+from aiwall.resolve import resolve_lines
 from aiwall.rules import RulesFile
 from aiwall.urls import url_names
 from aiwall.yamlsource import ConfigError
@@ -75,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     vendors.add_argument("--json", action="store_true", help="one JSON object per line")
     show = command("show", _show, "print one vendor's card")
     show.add_argument("vendor")
+    resolve = command("resolve", _resolve, "which AI vendor each host or URL (one per line) is")
+    resolve.add_argument("files", nargs="*", type=Path, help="files to read (default: stdin)")
+    resolve.add_argument("--json", action="store_true", help="one JSON object per line")
+    resolve.add_argument("--stats", action="store_true", help="print names per second to stderr")
+    diff = command("diff", _diff, "field-level changes between two policy folders", config=False)
+    diff.add_argument("old", type=Path)
+    diff.add_argument("new", type=Path)
     run = command("run", _run, "run the proxy (mitmproxy with aiwall loaded)")
     run.add_argument("--listen", default="127.0.0.1:8080", type=parse_listen, metavar="HOST:PORT")
     run.add_argument("--log", default="-", help="event log: - for stdout, or a file")
@@ -202,6 +213,30 @@ def _vendor_row(vendor: VendorRecord, product: Product) -> dict[str, Any]:
         "last_verified": str(vendor.last_verified),
         "confidence": str(vendor.confidence_of(product)),
     }
+
+
+def _resolve(args: argparse.Namespace) -> int:
+    registry = load_registry(args.policies)
+    sources = [path.open(encoding="utf-8", errors="surrogateescape") for path in args.files]
+    lines = itertools.chain.from_iterable(sources) if sources else sys.stdin
+    start, count = time.perf_counter(), 0
+    out = sys.stdout
+    for answer in resolve_lines(lines, registry, args.json):
+        out.write(answer)
+        out.write("\n")
+        count += 1
+    elapsed = time.perf_counter() - start
+    if args.stats:
+        rate = count / elapsed if elapsed else 0.0
+        print(f"resolved {count:,} names in {elapsed:.2f} s: {rate:,.0f} names/s", file=sys.stderr)
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    changes = diff_registries(load_registry(args.old), load_registry(args.new))
+    for change in changes:
+        print(change)
+    return 1 if changes else 0
 
 
 def _show(args: argparse.Namespace) -> int:
