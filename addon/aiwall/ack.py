@@ -365,3 +365,10 @@ def _b64encode(data: bytes) -> str:
 
 def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def open_ack_store(spec: str) -> AckStore:
+    """`memory` (this process only); other stores are added here. ValueError names the spec."""
+    if spec == "memory":
+        return MemoryAckStore()
+    raise ValueError(f"{spec!r} is not an acknowledgement store (use memory)")

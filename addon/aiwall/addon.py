@@ -28,6 +28,7 @@ from aiwall.ack import (
     MemoryAckStore,
     TokenSigner,
     kept_justification,
+    open_ack_store,
     redeem,
 )
 from aiwall.config import Config, load_config
@@ -82,10 +83,11 @@ class AiWall:
         if "aiwall_log" in updated:
             self.events.close()
             self.events = EventLog(ctx.options.aiwall_log)
-        if "aiwall_ack_store" in updated and ctx.options.aiwall_ack_store != "memory":
-            raise exceptions.OptionsError(
-                f"aiwall_ack_store: {ctx.options.aiwall_ack_store!r} is not supported (use memory)"
-            )
+        if "aiwall_ack_store" in updated:
+            try:
+                self.store = open_ack_store(ctx.options.aiwall_ack_store)
+            except ValueError as error:
+                raise exceptions.OptionsError(f"aiwall_ack_store: {error}") from None
         if "aiwall_intercept" in updated and ctx.options.aiwall_intercept not in ("", *Intercept):
             raise exceptions.OptionsError(
                 f"aiwall_intercept: {ctx.options.aiwall_intercept!r} is not ai-only or all"
