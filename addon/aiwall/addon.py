@@ -24,6 +24,7 @@ from mitmproxy.proxy import server_hooks
 from aiwall import pages
 from aiwall.ack import (
     ACK_PATH,
+    AckStore,
     InvalidToken,
     MemoryAckStore,
     TokenSigner,
@@ -49,7 +50,7 @@ class AiWall:
     def __init__(self) -> None:
         self.config: Config | None = None
         self.events = EventLog("-")
-        self.store = MemoryAckStore()
+        self.store: AckStore = MemoryAckStore()
         self.signer = TokenSigner.with_random_secret()
         self.allowed = 0  # allowed AI requests are counted, not logged one by one
         self._connect_targets: dict[str, str] = {}
