@@ -11,15 +11,17 @@ Cases it handles:
 - Any exception inside aiwall: an error page for the request and an error event.
 """
 
+import asyncio
+import contextlib
 import logging
 import re
-import secrets
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
 from mitmproxy import ctx, exceptions, http, tcp, tls
 from mitmproxy.addonmanager import Loader
-from mitmproxy.proxy import server_hooks
 
 from aiwall import pages
 from aiwall.ack import (
@@ -34,11 +36,14 @@ from aiwall.ack import (
 )
 from aiwall.config import Config, load_config
 from aiwall.decision import Decision, RequestInfo
+from aiwall.diff import diff_registries
 from aiwall.events import EventLog, RequestContext
 from aiwall.flows import Client, authority, client_ip, client_of, connection_names, request_info
+from aiwall.metrics import Metrics
 from aiwall.policy import Kind
 from aiwall.registry import default_policies_dir
 from aiwall.rules import Action, Intercept
+from aiwall.watch import fingerprint
 from aiwall.yamlsource import ConfigError
 
 logger = logging.getLogger("aiwall")
@@ -52,8 +57,9 @@ class AiWall:
         self.events = EventLog("-")
         self.store: AckStore = MemoryAckStore()
         self.signer = TokenSigner.with_random_secret()
-        self.allowed = 0  # allowed AI requests are counted, not logged one by one
+        self.metrics = Metrics()  # allowed AI requests are counted here, not logged one by one
         self._connect_targets: dict[str, str] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def load(self, loader: Loader) -> None:
         loader.add_option("aiwall_rules", str, "rules.yaml", "The organisation's rules file.")
@@ -79,6 +85,18 @@ class AiWall:
             "",
             "File with the key that signs acknowledgement tokens (empty: a random key per start).",
         )
+        loader.add_option(
+            "aiwall_metrics",
+            str,
+            "",
+            "HOST:PORT for /metrics, /healthz and /readyz (empty: off).",
+        )
+        loader.add_option(
+            "aiwall_reload_interval",
+            int,
+            2,
+            "Seconds between checks of the rules and policy files for changes (0: only SIGHUP).",
+        )
 
     def configure(self, updated: set[str]) -> None:
         if "aiwall_log" in updated:
@@ -96,7 +114,9 @@ class AiWall:
         if "aiwall_secret" in updated:
             self.signer = _signer(ctx.options.aiwall_secret)
         if {"aiwall_rules", "aiwall_policies"} & updated:
-            self._load_config()
+            self._apply(*self._read_config())
+        if "aiwall_metrics" in updated:
+            self._serve_metrics(ctx.options.aiwall_metrics)
         if "connection_strategy" in updated and ctx.options.connection_strategy != "lazy":
             # With eager connections mitmproxy contacts the vendor before any hook can decide.
             logger.warning(
@@ -104,26 +124,85 @@ class AiWall:
             )
             ctx.options.update(connection_strategy="lazy")
 
-    def _load_config(self) -> None:
-        rules = Path(ctx.options.aiwall_rules)
-        policies = Path(ctx.options.aiwall_policies) if ctx.options.aiwall_policies else None
+    def _paths(self) -> tuple[Path, Path]:
+        policies = ctx.options.aiwall_policies
+        return Path(ctx.options.aiwall_rules), Path(
+            policies
+        ) if policies else default_policies_dir()
+
+    def _read_config(self) -> tuple[Config | None, list[str]]:
+        """A new configuration validated in full, or the problems that reject it."""
+        rules, policies = self._paths()
         try:
-            config = load_config(rules, policies)
+            return load_config(rules, policies), []
         except ConfigError as error:
-            problems = [str(p) for p in error.problems]
+            return None, [str(p) for p in error.problems]
+
+    def _apply(self, config: Config | None, problems: list[str]) -> None:
+        """Swap in a good configuration in one assignment; keep the last good one otherwise."""
+        self.metrics.reloaded(config is not None)
+        if config is None:
             self.events.config_rejected(problems=problems)
             if self.config is None:
-                raise exceptions.OptionsError("\n".join(problems)) from None
+                raise exceptions.OptionsError("\n".join(problems))
             logger.error("aiwall: rejected the new configuration, keeping the last good one")
             return
-        self.config = config
+        previous, self.config = self.config, config
+        rules, policies = self._paths()
         self.events.config_loaded(
             rules=str(rules),
-            policies=str(policies or default_policies_dir()),
+            policies=str(policies),
             vendors=len(config.registry.vendors),
             rules_count=len(config.rules.rules),
             warnings=[str(w) for w in config.warnings],
         )
+        if previous is not None and (
+            changes := diff_registries(previous.registry, config.registry)
+        ):
+            self.events.policy_changed(changes=changes)
+
+    async def _reload(self) -> None:
+        """Validate off the event loop, then swap between requests."""
+        config, problems = await asyncio.to_thread(self._read_config)
+        self._apply(config, problems)
+
+    async def _watch(self) -> None:
+        seen = fingerprint(*self._paths())
+        while interval := ctx.options.aiwall_reload_interval:
+            await asyncio.sleep(interval)
+            now = fingerprint(*self._paths())
+            if now != seen:
+                seen = now
+                await self._reload()
+
+    def running(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks.add(loop.create_task(self._watch()))
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
+            loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+
+    def _on_sighup(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._reload())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _serve_metrics(self, listen: str) -> None:
+        if not listen:
+            self.metrics.close()
+            return
+        host, _, port = listen.rpartition(":")
+        if not port.isdigit():
+            raise exceptions.OptionsError(f"aiwall_metrics: {listen!r} is not HOST:PORT")
+        try:
+            self.metrics.serve(host.strip("[]") or "0.0.0.0", int(port), self._ready)
+        except OSError as error:
+            raise exceptions.OptionsError(
+                f"aiwall_metrics: cannot listen on {listen}: {error}"
+            ) from None
+
+    def _ready(self) -> bool:
+        healthy = getattr(self.store, "healthy", None)
+        return self.config is not None and (healthy is None or bool(healthy()))
 
     @property
     def intercept(self) -> Intercept:
@@ -200,6 +279,9 @@ class AiWall:
         self._connect_targets.pop(client.id, None)
 
     def done(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        self.metrics.close()
         self.events.close()
 
     def _decide(self, request: RequestInfo) -> Decision:
@@ -216,7 +298,10 @@ class AiWall:
         if len(flow.request.headers.get_all("host")) > 1:
             flow.response = _response(pages.invalid_host_page("two Host headers", html=html))
             return
+        start = time.perf_counter()
         decision = self.config.engine.decide(request)
+        if decision.ai:
+            self.metrics.decided(decision, time.perf_counter() - start)
         html = pages.wants_html(flow.request.headers, default=_page_by_default(request, decision))
         if decision.invalid:
             flow.response = _response(pages.invalid_host_page(decision.invalid, html=html))
@@ -253,8 +338,6 @@ class AiWall:
             return
         if decision.action is Action.LOG or decision.shadow:
             self._log(flow, decision, client, None)
-        else:
-            self.allowed += 1
 
     def _warning(
         self, flow: http.HTTPFlow, decision: Decision, client: Client, html: bool, return_url: str
@@ -347,6 +430,7 @@ class AiWall:
         ttl: int,
         refused: str | None,
     ) -> None:
+        self.metrics.acknowledged(scope, refused is None)
         self.events.ack(
             identity=identity,
             user=client.user,
@@ -391,6 +475,7 @@ class AiWall:
         except Exception:
             html = False
         flow.response = _response(pages.error_page(html=html, contact=contact))
+        self.metrics.failed(where)
         ip = client_ip(flow.client_conn)
         self.events.internal_error(
             error=repr(error),
@@ -446,6 +531,3 @@ def _signer(secret_file: str) -> TokenSigner:
     if len(secret) < 32:
         raise exceptions.OptionsError(f"aiwall_secret: {secret_file} holds under 32 bytes")
     return TokenSigner(secret)
-
-
-__all__ = ["AiWall", "secrets", "server_hooks"]
