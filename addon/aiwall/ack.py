@@ -368,7 +368,15 @@ def _b64decode(text: str) -> bytes:
 
 
 def open_ack_store(spec: str) -> AckStore:
-    """`memory` (this process only); other stores are added here. ValueError names the spec."""
+    """`memory` (this process only) or a `redis://`, `rediss://` or `unix://` URL of a Redis
+    that several instances share. ValueError names the spec (a URL without its password)."""
     if spec == "memory":
         return MemoryAckStore()
-    raise ValueError(f"{spec!r} is not an acknowledgement store (use memory)")
+    if spec.startswith(("redis://", "rediss://", "unix://")):
+        from aiwall.redis_store import RedisAckStore, redacted  # only those who use it need it
+
+        try:
+            return RedisAckStore(spec)
+        except ValueError as error:
+            raise ValueError(f"{redacted(spec)!r}: {error}") from None
+    raise ValueError(f"{spec!r} is not an acknowledgement store (use memory or a redis:// URL)")

@@ -1,0 +1,139 @@
+"""The acknowledgement store that several aiwall instances share: one Redis."""
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from aiwall.ack import InvalidToken
+
+logger = logging.getLogger("aiwall")
+
+UNAVAILABLE = "acknowledgement store unavailable"
+
+
+class AckStoreUnavailable(InvalidToken):
+    """Redis did not answer or answered with an error: nothing was recorded.
+
+    An InvalidToken, so `redeem` and the addon refuse the acknowledgement with this reason.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(UNAVAILABLE)
+
+
+class RedisAckStore:
+    """Acknowledgements and spent nonces in one Redis, so every instance using it honours them.
+
+    - `acknowledge`: `SET <prefix>ack:<hash> 1 EX ttl`; `is_acknowledged`: `EXISTS` of that key.
+    - `use_nonce`: `SET <prefix>nonce:<hash> 1 NX EX ttl`, so of all the instances, one wins.
+    - Keys hold a SHA-256 of identity and vendor (or of the nonce), never the text itself:
+      any string, with newlines, NUL or lone surrogates, makes one short key, and two
+      different pairs never share one.
+
+    When Redis is unreachable, slower than `timeout_seconds`, or answers with an error:
+
+    - `is_acknowledged` is False: the warning is shown again (fails closed, never open).
+    - `use_nonce` and `acknowledge` raise AckStoreUnavailable: the acknowledgement is
+      refused with the reason "acknowledgement store unavailable", never accepted unrecorded.
+    - For `retry_seconds` after a failure, calls fail the same way without trying Redis, so
+      an outage where connections hang costs the proxy one timeout per interval at most.
+    - The logger "aiwall" says so once when the outage begins (an error) and once when Redis
+      answers again (info), not once per request.
+
+    `healthy()` PINGs Redis, whatever the last failure, for a readiness probe.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "aiwall:",
+        timeout_seconds: float = 0.25,
+        retry_seconds: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """ValueError for a URL that redis-py cannot read; does not connect yet."""
+        self._client = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+            retry=Retry(NoBackoff(), 0),  # redis-py retries with a backoff of seconds otherwise
+        )
+        self._prefix = prefix
+        self._retry_seconds = retry_seconds
+        self._clock = clock
+        self.location = redacted(url)
+        self._lock = threading.Lock()
+        self._failing = False
+        self._retry_at = -float("inf")
+
+    def acknowledge(self, identity: str, vendor: str, ttl_seconds: int) -> None:
+        key = self._key("ack", identity, vendor)
+        self._run(lambda client: client.set(key, 1, ex=max(1, ttl_seconds)))
+
+    def is_acknowledged(self, identity: str, vendor: str) -> bool:
+        key = self._key("ack", identity, vendor)
+        try:
+            return bool(self._run(lambda client: client.exists(key)))
+        except AckStoreUnavailable:
+            return False
+
+    def use_nonce(self, nonce: str, ttl_seconds: int) -> bool:
+        key = self._key("nonce", nonce)
+        return bool(self._run(lambda client: client.set(key, 1, nx=True, ex=max(1, ttl_seconds))))
+
+    def healthy(self) -> bool:
+        """Whether Redis answers a PING now."""
+        try:
+            return bool(self._run(lambda client: client.ping(), even_if_failing=True))
+        except AckStoreUnavailable:
+            return False
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _key(self, kind: str, *parts: str) -> str:
+        # JSON with ensure_ascii spells every string one way, lone surrogates included.
+        digest = hashlib.sha256(json.dumps(parts).encode("ascii")).hexdigest()
+        return f"{self._prefix}{kind}:{digest}"
+
+    def _run[T](self, command: Callable[[redis.Redis], T], even_if_failing: bool = False) -> T:
+        with self._lock:
+            if not even_if_failing and self._clock() < self._retry_at:
+                raise AckStoreUnavailable()
+        try:
+            result = command(self._client)
+        except (redis.RedisError, OSError) as error:
+            with self._lock:
+                self._retry_at = self._clock() + self._retry_seconds
+                first, self._failing = not self._failing, True
+            if first:
+                logger.error(
+                    "aiwall: acknowledgement store %s unavailable (%s: %s); warned requests "
+                    "show the warning again and acknowledgements are refused until it answers",
+                    self.location,
+                    type(error).__name__,
+                    error,
+                )
+            raise AckStoreUnavailable() from error
+        with self._lock:
+            recovered, self._failing = self._failing, False
+            self._retry_at = -float("inf")
+        if recovered:
+            logger.info("aiwall: acknowledgement store %s answers again", self.location)
+        return result
+
+
+def redacted(url: str) -> str:
+    """The URL without user name, password or query, fit for a log line."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path}"
