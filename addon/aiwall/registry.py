@@ -16,7 +16,7 @@ FACTS = ("training", "opt_out", "zero_retention", "dpa", "residency", "retention
 
 def default_policies_dir() -> Path:
     """The shipped records: `policies/` in a checkout, `aiwall/policies` in an installed wheel."""
-    return Path(str(importlib.resources.files("aiwall") / "policies"))
+    return Path(str(importlib.resources.files("aiwall") / "policies")).resolve()
 
 
 @dataclass(frozen=True)
