@@ -60,7 +60,9 @@ class Proxy:
     def events(self) -> list[dict[str, Any]]:
         if not self.events_path.exists():
             return []
-        return [json.loads(line) for line in self.events_path.read_text().splitlines() if line]
+        text = self.events_path.read_text()
+        complete = text[: text.rfind("\n") + 1]  # a line still being written is not read yet
+        return [json.loads(line) for line in complete.splitlines() if line]
 
     def event_count(self) -> int:
         return len(self.events())

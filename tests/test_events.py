@@ -6,6 +6,7 @@ import ipaddress
 import json
 import logging
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -678,3 +679,172 @@ def test_schema_refuses_what_the_log_never_writes(test_config: Config, log_path:
     event["http"]["request"]["headers"] = {"authorization": "Bearer x"}
     with pytest.raises(AssertionError, match="headers"):
         validate_event_lines([json.dumps(event)])
+
+
+# Rotation by size, and reopening for logrotate.
+
+
+def line_length(tmp_path: Path) -> int:
+    """The length of a `policy_changed(changes=["x"])` line: every one is as long."""
+    probe = tmp_path / "probe.log"
+    EventLog(str(probe)).policy_changed(changes=["x"])
+    return len(probe.read_bytes())
+
+
+def written(path: Path) -> list[list[str]]:
+    """The `changes` of each event in the file, every line checked whole and valid."""
+    return [e["aiwall"]["policy"]["changes"] for e in logged(path)]
+
+
+def rotated(log_path: Path) -> list[Path]:
+    return sorted(log_path.parent.glob(log_path.name + ".*"), key=lambda p: int(p.suffix[1:]))
+
+
+@pytest.mark.parametrize(("room", "per_file"), [(0, 3), (-1, 2), (1, 3)])
+def test_rotation_happens_at_the_line_that_would_not_fit(
+    tmp_path: Path, log_path: Path, room: int, per_file: int
+) -> None:
+    length = line_length(tmp_path)
+    events = EventLog(str(log_path), max_bytes=3 * length + room, backups=5)
+    for number in range(7):
+        events.policy_changed(changes=[str(number)])
+    events.close()
+    files = [*reversed(rotated(log_path)), log_path]  # oldest first
+    numbers = [[int(c[0]) for c in written(path)] for path in files]
+    assert [n for lines in numbers for n in lines] == list(range(7))
+    assert [len(lines) for lines in numbers[:-1]] == [per_file] * (len(numbers) - 1)
+    assert 1 <= len(numbers[-1]) <= per_file
+    assert all(path.stat().st_size <= 3 * length + room for path in files)
+    assert events.failures == events.rotation_failures == 0
+
+
+def test_backups_beyond_the_limit_are_dropped(tmp_path: Path, log_path: Path) -> None:
+    events = EventLog(str(log_path), max_bytes=line_length(tmp_path), backups=2)
+    for number in range(10):
+        events.policy_changed(changes=[str(number)])
+    assert [p.name for p in rotated(log_path)] == ["events.log.1", "events.log.2"]
+    assert [written(p) for p in (log_path, *rotated(log_path))] == [[["9"]], [["8"]], [["7"]]]
+
+
+def test_no_backups_starts_the_file_over(tmp_path: Path, log_path: Path) -> None:
+    events = EventLog(str(log_path), max_bytes=2 * line_length(tmp_path), backups=0)
+    for number in range(5):
+        events.policy_changed(changes=[str(number)])
+    assert rotated(log_path) == []
+    assert written(log_path) == [["4"]]
+
+
+def test_a_line_longer_than_the_limit_is_written_whole_in_a_file_of_its_own(
+    log_path: Path,
+) -> None:
+    events = EventLog(str(log_path), max_bytes=100, backups=3)
+    events.policy_changed(changes=["a" * 500])
+    events.policy_changed(changes=["b" * 500])
+    assert written(log_path) == [["b" * 500]]
+    assert written(rotated(log_path)[0]) == [["a" * 500]]
+
+
+def test_rotation_counts_an_existing_file(tmp_path: Path, log_path: Path) -> None:
+    length = line_length(tmp_path)
+    EventLog(str(log_path)).policy_changed(changes=["before"])
+    events = EventLog(str(log_path), max_bytes=length + 10, backups=1)
+    events.policy_changed(changes=["after"])
+    assert written(log_path) == [["after"]]
+    assert written(rotated(log_path)[0]) == [["before"]]
+
+
+def test_concurrent_writers_lose_and_split_nothing_across_rotations(
+    tmp_path: Path, log_path: Path
+) -> None:
+    threads, each = 8, 150
+    limit = 10 * line_length(tmp_path) + 25
+    events = EventLog(str(log_path), max_bytes=limit, backups=threads * each)
+
+    def write(thread: int) -> None:
+        for number in range(each):
+            events.policy_changed(changes=[f"{thread}-{number:04}"])
+
+    workers = [threading.Thread(target=write, args=(t,)) for t in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    events.close()
+    files = [*reversed(rotated(log_path)), log_path]
+    assert all(path.stat().st_size <= limit for path in files)
+    seen = [c[0] for path in files for c in written(path)]
+    assert len(seen) == threads * each
+    for thread in range(threads):
+        mine = [s for s in seen if s.startswith(f"{thread}-")]
+        assert mine == [f"{thread}-{n:04}" for n in range(each)]  # all there, in order
+    assert events.failures == events.rotation_failures == 0
+
+
+def test_a_rotation_that_cannot_rename_is_counted_and_the_lines_kept(
+    tmp_path: Path,
+    log_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    obstacle = tmp_path / "events.log.1"  # a directory with something in it: no rename onto it
+    obstacle.mkdir()
+    (obstacle / "keep").write_text("x")
+    events = EventLog(str(log_path), max_bytes=line_length(tmp_path), backups=1)
+    with caplog.at_level(logging.WARNING, logger="aiwall"):
+        for number in range(4):
+            events.policy_changed(changes=[str(number)])
+        assert events.failures == 0
+        assert events.rotation_failures == 1  # then not tried again for a while
+        assert written(log_path) == [["0"], ["1"], ["2"], ["3"]]
+        monkeypatch.setattr("aiwall.events.ROTATION_RETRY_SECONDS", 0.0)
+        events.policy_changed(changes=["4"])  # the retry is still due: fails again
+        assert events.rotation_failures == 2
+        (obstacle / "keep").unlink()
+        obstacle.rmdir()
+        events.policy_changed(changes=["5"])
+    assert written(log_path) == [["5"]]
+    assert written(obstacle) == [["0"], ["1"], ["2"], ["3"], ["4"]]
+    messages = [r.getMessage() for r in caplog.records if r.name == "aiwall"]
+    assert [("cannot rotate" in m, "again" in m) for m in messages] == [
+        (True, False),
+        (False, True),
+    ]
+
+
+def test_a_file_truncated_by_someone_else_is_not_rotated_early(
+    tmp_path: Path, log_path: Path
+) -> None:
+    events = EventLog(str(log_path), max_bytes=2 * line_length(tmp_path), backups=1)
+    events.policy_changed(changes=["0"])
+    events.policy_changed(changes=["1"])
+    with log_path.open("r+") as file:  # logrotate's copytruncate
+        file.truncate(0)
+    events.policy_changed(changes=["2"])
+    assert rotated(log_path) == []
+    assert written(log_path) == [["2"]]
+
+
+def test_reopen_follows_an_external_rename(tmp_path: Path, log_path: Path) -> None:
+    events = EventLog(str(log_path))
+    events.policy_changed(changes=["0"])
+    moved = tmp_path / "events.log-20261129"
+    log_path.rename(moved)  # logrotate's create mode, before it signals the proxy
+    events.policy_changed(changes=["1"])  # still the open file, now under its new name
+    events.reopen()
+    events.policy_changed(changes=["2"])
+    assert written(moved) == [["0"], ["1"]]
+    assert written(log_path) == [["2"]]
+
+
+def test_reopen_of_stdout_is_harmless(capsys: pytest.CaptureFixture[str]) -> None:
+    events = EventLog("-", max_bytes=10, backups=1)  # rotation means nothing for stdout
+    events.policy_changed(changes=["0"])
+    events.reopen()
+    events.policy_changed(changes=["1"])
+    assert len(validate_event_lines(capsys.readouterr().out.splitlines())) == 2
+
+
+@pytest.mark.parametrize(("max_bytes", "backups"), [(-1, 5), (100, -1)])
+def test_negative_rotation_settings_are_refused(max_bytes: int, backups: int) -> None:
+    with pytest.raises(ValueError, match="0"):
+        EventLog("-", max_bytes=max_bytes, backups=backups)

@@ -126,6 +126,8 @@ def test_aiwall_run_with_the_example_rules_blocks_deepseek(tmp_path: Path) -> No
             str(tmp_path / "conf"),
             "--log",
             str(log),
+            "--set",
+            "block_global=false",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -68,10 +68,20 @@ class AiWall:
         )
         loader.add_option("aiwall_log", str, "-", "Where the JSON event log goes: - or a file.")
         loader.add_option(
+            "aiwall_log_max_bytes",
+            int,
+            0,
+            "Rotate the log file when it would grow past this many bytes (0: never).",
+        )
+        loader.add_option(
+            "aiwall_log_backups", int, 5, "How many rotated log files to keep (.1 is the newest)."
+        )
+        loader.add_option(
             "aiwall_ack_store",
             str,
             "memory",
-            "Where acknowledgements of warnings are kept: memory.",
+            "Where acknowledgements of warnings are kept: memory, or redis://HOST:PORT/DB"
+            " shared by several instances (give them the same aiwall_secret).",
         )
         loader.add_option(
             "aiwall_intercept",
@@ -99,12 +109,20 @@ class AiWall:
         )
 
     def configure(self, updated: set[str]) -> None:
-        if "aiwall_log" in updated:
+        if {"aiwall_log", "aiwall_log_max_bytes", "aiwall_log_backups"} & updated:
+            options = ctx.options
+            try:
+                events = EventLog(
+                    options.aiwall_log, options.aiwall_log_max_bytes, options.aiwall_log_backups
+                )
+            except ValueError as error:
+                raise exceptions.OptionsError(f"aiwall_log: {error}") from None
             self.events.close()
-            self.events = EventLog(ctx.options.aiwall_log)
+            self.events = events
         if "aiwall_ack_store" in updated:
             try:
                 self.store = open_ack_store(ctx.options.aiwall_ack_store)
+                self.metrics.watch_store(getattr(self.store, "healthy", None))
             except ValueError as error:
                 raise exceptions.OptionsError(f"aiwall_ack_store: {error}") from None
         if "aiwall_intercept" in updated and ctx.options.aiwall_intercept not in ("", *Intercept):
@@ -182,6 +200,7 @@ class AiWall:
             loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
 
     def _on_sighup(self) -> None:
+        self.events.reopen()  # after logrotate moved the file away
         task = asyncio.get_running_loop().create_task(self._reload())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -201,8 +220,7 @@ class AiWall:
             ) from None
 
     def _ready(self) -> bool:
-        healthy = getattr(self.store, "healthy", None)
-        return self.config is not None and (healthy is None or bool(healthy()))
+        return self.config is not None
 
     @property
     def intercept(self) -> Intercept:

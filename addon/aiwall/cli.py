@@ -15,8 +15,13 @@ from aiwall.card import card_for, render_text
 from aiwall.config import Config, load_config
 from aiwall.decision import Decision, RequestInfo
 from aiwall.diff import diff_registries
+from aiwall.discover import add_arguments as add_discover_arguments
+from aiwall.discover import run as run_discover
+from aiwall.pac import pac_for, proxy_argument
 from aiwall.policy import Product, VendorRecord
 from aiwall.registry import load_registry
+from aiwall.report import add_arguments as add_report_arguments
+from aiwall.report import run as run_report
 from aiwall.resolve import resolve_lines
 from aiwall.rules import RulesFile
 from aiwall.urls import url_names
@@ -83,18 +88,51 @@ def _parser() -> argparse.ArgumentParser:
     resolve.add_argument("files", nargs="*", type=Path, help="files to read (default: stdin)")
     resolve.add_argument("--json", action="store_true", help="one JSON object per line")
     resolve.add_argument("--stats", action="store_true", help="print names per second to stderr")
+    discover = command(
+        "discover", _discover, "which AI vendors and products proxy or DNS logs show in use"
+    )
+    add_discover_arguments(discover)
     diff = command("diff", _diff, "field-level changes between two policy folders", config=False)
     diff.add_argument("old", type=Path)
     diff.add_argument("new", type=Path)
+    report = command(
+        "report",
+        run_report,
+        "decisions, acknowledgements and shadow rules from event logs",
+        config=False,
+    )
+    add_report_arguments(report)
+    pac = command("pac", _pac, "a PAC file: AI hosts via the proxy, others DIRECT", config=False)
+    pac.add_argument(
+        "--proxy", required=True, type=proxy_argument, metavar="HOST:PORT", help="aiwall's address"
+    )
+    pac.add_argument("--policies", type=Path, help="vendor records folder (default: shipped)")
+    pac.add_argument("--rules", type=Path, help="also route the hosts its rules name")
     run = command("run", _run, "run the proxy (mitmproxy with aiwall loaded)")
     run.add_argument("--listen", default="127.0.0.1:8080", type=parse_listen, metavar="HOST:PORT")
     run.add_argument("--log", default="-", help="event log: - for stdout, or a file")
+    run.add_argument("--log-max-bytes", type=int, default=0, help="rotate the log at this size")
+    run.add_argument("--log-backups", type=int, default=5, help="rotated log files to keep")
     run.add_argument(
         "--intercept", choices=["ai-only", "all"], default="", help="override settings.intercept"
     )
     run.add_argument("--confdir", default="~/.mitmproxy", help="where mitmproxy keeps its CA")
+    run.add_argument("--ack-store", default="memory", help="memory, or redis://HOST:PORT/DB")
+    run.add_argument("--secret", default="", help="file with the acknowledgement signing key")
+    run.add_argument("--metrics", default="", metavar="HOST:PORT", help="metrics and health")
+    run.add_argument(
+        "--set",
+        dest="mitmproxy_options",
+        action="append",
+        default=[],
+        metavar="OPTION=VALUE",
+        help="any mitmproxy option, as with mitmdump --set (block_global=false, ...)",
+    )
     schema = command("schema", _schema, "print the JSON Schema of a file format", config=False)
-    schema.add_argument("kind", choices=["policy", "rules"])
+    schema.add_argument("kind", choices=["policy", "rules", "events"])
+    shown = schema.add_mutually_exclusive_group()
+    shown.add_argument("--markdown", action="store_true", help="events: the field reference")
+    shown.add_argument("--index-template", action="store_true", help="events: for Elasticsearch")
     return parser
 
 
@@ -232,11 +270,20 @@ def _resolve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _discover(args: argparse.Namespace) -> int:
+    return run_discover(args, _load(args))
+
+
 def _diff(args: argparse.Namespace) -> int:
     changes = diff_registries(load_registry(args.old), load_registry(args.new))
     for change in changes:
         print(change)
     return 1 if changes else 0
+
+
+def _pac(args: argparse.Namespace) -> int:
+    print(pac_for(args.proxy, args.policies, args.rules), end="")
+    return 0
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -264,10 +311,39 @@ def _run(args: argparse.Namespace) -> int:
     from aiwall.run import serve  # mitmproxy loads only for the proxy itself
 
     rules = args.rules or default_rules_path()
-    return serve(args.listen, rules, args.policies, args.log, args.intercept, args.confdir)
+    options: dict[str, str | int] = {
+        "aiwall_log_max_bytes": args.log_max_bytes,
+        "aiwall_log_backups": args.log_backups,
+        "aiwall_ack_store": args.ack_store,
+        "aiwall_secret": args.secret,
+        "aiwall_metrics": args.metrics,
+    }
+    return serve(
+        args.listen,
+        rules,
+        args.policies,
+        args.log,
+        args.intercept,
+        args.confdir,
+        options,
+        args.mitmproxy_options,
+    )
 
 
 def _schema(args: argparse.Namespace) -> int:
+    if args.kind == "events":
+        from aiwall import eventdocs
+
+        if args.markdown:
+            print(eventdocs.markdown(), end="")
+        elif args.index_template:
+            print(eventdocs.index_template_json(), end="")
+        else:
+            print(eventdocs.event_schema_text(), end="")
+        return 0
+    if args.markdown or args.index_template:
+        print("aiwall: --markdown and --index-template are for `schema events`", file=sys.stderr)
+        return 2
     model = VendorRecord if args.kind == "policy" else RulesFile
     print(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False))
     return 0

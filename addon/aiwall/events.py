@@ -10,6 +10,13 @@ every field and the tests hold the two in step.
 Writing never raises: enforcement must not depend on the log. A destination that cannot be
 opened or written is reported once per streak of failures through the `aiwall` logger, and
 the events lost are counted.
+
+A file can rotate by size: when the next line would take it past `max_bytes`, it becomes
+`<file>.1` (`.1` becomes `.2`, and so on up to `backups`) and a fresh file is opened, under
+the same lock as the writes, so a line is never split across two files nor lost in between.
+A rotation that fails (a read-only folder, a directory in the way) is reported and counted,
+and the lines go on into the current file. For logrotate, `reopen()` (SIGHUP in the addon)
+closes the file so the next event opens whatever file now has its name.
 """
 
 import contextlib
@@ -17,8 +24,10 @@ import importlib.resources
 import json
 import logging
 import math
+import os
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +44,7 @@ ECS_VERSION = "8.11.0"
 MAX_STRING = 2048
 MAX_JUSTIFICATION = 1000
 TRUNCATED = "[truncated]"
+ROTATION_RETRY_SECONDS = 5.0  # after a failed rotation, how long to write on before trying again
 
 logger = logging.getLogger("aiwall")
 
@@ -76,10 +86,18 @@ _KINDS = {
 
 
 class EventLog:
-    """Writes aiwall's events as JSON lines to stdout (`-`) or appends them to a file."""
+    """Writes aiwall's events as JSON lines to stdout (`-`) or appends them to a file.
 
-    def __init__(self, destination: str = "-") -> None:
-        self._writer = _LineWriter(destination)
+    For a file, `max_bytes` > 0 rotates it by size, keeping `backups` older files (0: none,
+    the full file is dropped). Both are ignored for stdout.
+    """
+
+    def __init__(self, destination: str = "-", max_bytes: int = 0, backups: int = 5) -> None:
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be 0 (no rotation) or more, not {max_bytes}")
+        if backups < 0:
+            raise ValueError(f"backups must be 0 or more, not {backups}")
+        self._writer = _LineWriter(destination, max_bytes, backups)
         # A logger of its own, not structlog.configure: several logs may live side by side.
         self._log: FilteringBoundLogger = structlog.wrap_logger(
             self._writer,
@@ -98,6 +116,15 @@ class EventLog:
     def failures(self) -> int:
         """How many events could not be written."""
         return self._writer.failures
+
+    @property
+    def rotation_failures(self) -> int:
+        """How many rotations failed; their lines were written to the current file instead."""
+        return self._writer.rotation_failures
+
+    def reopen(self) -> None:
+        """Close the file; the next event opens the destination anew (after logrotate's mv)."""
+        self._writer.close()
 
     def close(self) -> None:
         self._writer.close()
@@ -270,7 +297,7 @@ def _product_name(decision: Decision) -> str | None:
 
 
 def _record(decision: Decision) -> dict[str, Any] | None:
-    """How much to trust the vendor facts: when they were checked, by whom, whether stale."""
+    """How far to trust the vendor facts: when they were checked, how sure, whether stale."""
     vendor, product = decision.vendor, decision.product
     if vendor is None:
         return None
@@ -347,6 +374,7 @@ def _ecs_envelope(logger: WrappedLogger, level: str, fields: EventDict) -> Event
 
 
 def _safe_strings(logger: WrappedLogger, level: str, fields: EventDict) -> EventDict:
+    """Last before rendering, so nothing added later escapes it."""
     safe: EventDict = _safe(fields)
     return safe
 
@@ -354,24 +382,34 @@ def _safe_strings(logger: WrappedLogger, level: str, fields: EventDict) -> Event
 class _LineWriter:
     """What structlog writes to: one write and one flush per line, and never an exception."""
 
-    def __init__(self, destination: str) -> None:
+    def __init__(self, destination: str, max_bytes: int = 0, backups: int = 5) -> None:
         self.destination = destination
         self.failures = 0
+        self.rotation_failures = 0
+        self._max_bytes = max_bytes if destination != "-" else 0
+        self._backups = backups
         self._file: TextIO | None = None
+        self._size = 0  # bytes in the open file, so rotation needs no system call per line
         self._failing = False
+        self._rotation_failing = False
+        self._rotation_failed_at = -math.inf
         self._lock = threading.Lock()
         if destination != "-":
             try:
-                self._file = _open_log(Path(destination))
+                self._open()
             except OSError as error:
                 self._report(error)
 
     def msg(self, line: str) -> None:
+        data = line + "\n"  # ASCII (ensure_ascii): characters are bytes
         with self._lock:
             try:
                 stream = self._stream()
-                stream.write(line + "\n")
+                if self._max_bytes and self._size + len(data) > self._max_bytes and self._size:
+                    stream = self._rotate(len(data))
+                stream.write(data)
                 stream.flush()
+                self._size += len(data)
             except (OSError, ValueError) as error:  # ValueError: a closed stdout
                 self.failures += 1
                 self._report(error)
@@ -394,9 +432,41 @@ class _LineWriter:
     def _stream(self) -> TextIO:
         if self.destination == "-":
             return sys.stdout  # looked up each time, so a redirected stdout is followed
-        if self._file is None:
-            self._file = _open_log(Path(self.destination))
+        return self._open() if self._file is None else self._file
+
+    def _open(self) -> TextIO:
+        self._file = _open_log(Path(self.destination))
+        self._size = self._file.tell()
         return self._file
+
+    def _rotate(self, needed: int) -> TextIO:
+        """Rename the full file away and open a fresh one; on failure, the current one."""
+        assert self._file is not None
+        # Someone else may have truncated it (logrotate's copytruncate): trust the file.
+        self._size = os.fstat(self._file.fileno()).st_size
+        if self._size + needed <= self._max_bytes or not self._size:
+            return self._file
+        if time.monotonic() - self._rotation_failed_at < ROTATION_RETRY_SECONDS:
+            return self._file
+        self._drop_file()
+        try:
+            _shift(Path(self.destination), self._backups)
+        except OSError as error:
+            self.rotation_failures += 1
+            self._rotation_failed_at = time.monotonic()
+            if not self._rotation_failing:
+                self._rotation_failing = True
+                logger.error(
+                    "aiwall: cannot rotate the event log %s: %s (events go on into it past"
+                    " the size limit)",
+                    self.destination,
+                    error,
+                )
+        else:
+            if self._rotation_failing:
+                self._rotation_failing = False
+                logger.warning("aiwall: rotating the event log %s again", self.destination)
+        return self._open()  # the fresh file, or the old one again when the rename failed
 
     def _report(self, error: Exception) -> None:
         if not self._failing:
@@ -414,6 +484,22 @@ class _LineWriter:
             with contextlib.suppress(OSError):  # the lost line is already counted
                 self._file.close()
             self._file = None
+
+
+def _shift(path: Path, backups: int) -> None:
+    """`log.N-1` → `log.N` … `log` → `log.1`, dropping what was `log.<backups>`.
+
+    Oldest first, and stopping at the first failure, so no file is ever renamed onto one
+    that has not moved on yet: a failure loses nothing.
+    """
+    if backups == 0:
+        path.unlink(missing_ok=True)
+        return
+    for number in range(backups - 1, 0, -1):
+        older = path.with_name(f"{path.name}.{number}")
+        if older.exists():
+            os.replace(older, path.with_name(f"{path.name}.{number + 1}"))
+    os.replace(path, path.with_name(f"{path.name}.1"))
 
 
 def _open_log(path: Path) -> TextIO:

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from aiwall.decision import Decision
@@ -52,7 +52,17 @@ class Metrics:
             buckets=_DECISION_BUCKETS,
             registry=self.registry,
         )
+        self.store_up = Gauge(
+            "aiwall_ack_store_up",
+            "Whether the acknowledgement store answers (1) or not (0)",
+            registry=self.registry,
+        )
+        self.store_up.set(1)
         self._server: ThreadingHTTPServer | None = None
+
+    def watch_store(self, healthy: Callable[[], bool] | None) -> None:
+        """Report the store's health at each scrape (a memory store is always up)."""
+        self.store_up.set_function(lambda: float(healthy()) if healthy else 1.0)
 
     def decided(self, decision: Decision, seconds: float) -> None:
         vendor = decision.vendor.id if decision.vendor else "-"

@@ -19,6 +19,8 @@ def serve(
     log: str,
     intercept: str,
     confdir: str,
+    options: dict[str, str | int] | None = None,
+    mitmproxy_options: list[str] | None = None,
 ) -> int:
     """Validate the configuration (ConfigError stops here, as in `aiwall check`), then proxy."""
     config = load_config(rules, policies)
@@ -34,26 +36,23 @@ def serve(
         "  for browsers and operating systems see deploy/README.md (Trusting the CA)",
         file=sys.stderr,
     )
-    return asyncio.run(_run(listen, rules, policies, log, intercept, confdir))
+    settings = {
+        "aiwall_rules": str(rules),
+        "aiwall_policies": str(policies or ""),
+        "aiwall_log": log,
+        "aiwall_intercept": intercept,
+        **(options or {}),
+    }
+    return asyncio.run(_run(listen, confdir, settings, mitmproxy_options or []))
 
 
 async def _run(
-    listen: tuple[str, int],
-    rules: Path,
-    policies: Path | None,
-    log: str,
-    intercept: str,
-    confdir: str,
+    listen: tuple[str, int], confdir: str, settings: dict[str, str | int], specs: list[str]
 ) -> int:
     options = Options(listen_host=listen[0], listen_port=listen[1], confdir=confdir)
     master = DumpMaster(options, with_termlog=False, with_dumper=False)
     master.addons.add(TermLog(out=sys.stderr), AiWall())
-    options.update(
-        connection_strategy="lazy",
-        aiwall_rules=str(rules),
-        aiwall_policies=str(policies or ""),
-        aiwall_log=log,
-        aiwall_intercept=intercept,
-    )
+    options.update(connection_strategy="lazy", **settings)
+    options.set(*specs)  # like mitmdump --set; aiwall keeps connection_strategy=lazy
     await master.run()
     return 0
