@@ -1,4 +1,4 @@
-"""The `aiwall` command: check, explain, vendors, show, schema (and run, once the proxy exists)."""
+"""The `aiwall` command: the proxy, and the tools around it for IT engineers and analysts."""
 
 import argparse
 import importlib.resources
