@@ -38,12 +38,21 @@ from aiwall.config import Config, load_config
 from aiwall.decision import Decision, RequestInfo
 from aiwall.diff import diff_registries
 from aiwall.events import EventLog, RequestContext
-from aiwall.flows import Client, authority, client_ip, client_of, connection_names, request_info
+from aiwall.flows import (
+    Client,
+    authority,
+    client_ip,
+    client_of,
+    connection_names,
+    request_info,
+    request_names,
+    request_path,
+)
 from aiwall.metrics import Metrics
 from aiwall.policy import Kind
 from aiwall.registry import default_policies_dir
 from aiwall.rules import Action, Intercept
-from aiwall.watch import fingerprint
+from aiwall.watch import Fingerprint, fingerprint
 from aiwall.yamlsource import ConfigError
 
 logger = logging.getLogger("aiwall")
@@ -60,6 +69,7 @@ class AiWall:
         self.metrics = Metrics()  # allowed AI requests are counted here, not logged one by one
         self._connect_targets: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._read_fingerprint: Fingerprint = ()  # the files as the last load found them
 
     def load(self, loader: Loader) -> None:
         loader.add_option("aiwall_rules", str, "rules.yaml", "The organisation's rules file.")
@@ -151,6 +161,8 @@ class AiWall:
     def _read_config(self) -> tuple[Config | None, list[str]]:
         """A new configuration validated in full, or the problems that reject it."""
         rules, policies = self._paths()
+        # Taken before reading: a change made while (or just after) reading is a change.
+        self._read_fingerprint = fingerprint(rules, policies)
         try:
             return load_config(rules, policies), []
         except ConfigError as error:
@@ -185,12 +197,9 @@ class AiWall:
         self._apply(config, problems)
 
     async def _watch(self) -> None:
-        seen = fingerprint(*self._paths())
         while interval := ctx.options.aiwall_reload_interval:
             await asyncio.sleep(interval)
-            now = fingerprint(*self._paths())
-            if now != seen:
-                seen = now
+            if fingerprint(*self._paths()) != self._read_fingerprint:
                 await self._reload()
 
     def running(self) -> None:
@@ -309,15 +318,21 @@ class AiWall:
 
     def _enforce(self, flow: http.HTTPFlow) -> None:
         assert self.config is not None, "aiwall has no configuration"
-        client = client_of(flow)
         target = self._connect_targets.get(flow.client_conn.id)
-        request = request_info(flow, target, client)
-        html = pages.wants_html(flow.request.headers)
-        if len(flow.request.headers.get_all("host")) > 1:
+        host_headers = flow.request.headers.get_all("host")
+        if len(host_headers) > 1:
+            html = pages.wants_html(flow.request.headers)
             flow.response = _response(pages.invalid_host_page("two Host headers", html=html))
             return
+        names = request_names(flow, target, host_headers)
+        path = request_path(flow)
+        engine = self.config.engine
+        if not engine.concerns(names, path):
+            return  # not AI traffic: untouched, unlogged, and nothing more spent on it
+        client = client_of(flow)
+        request = request_info(flow, names, path, client)
         start = time.perf_counter()
-        decision = self.config.engine.decide(request)
+        decision = engine.decide(request)
         if decision.ai:
             self.metrics.decided(decision, time.perf_counter() - start)
         html = pages.wants_html(flow.request.headers, default=_page_by_default(request, decision))

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiwall.decision import (
     Decision,
+    HostName,
     NameOutcome,
     RequestInfo,
     RuleTrial,
@@ -126,6 +127,17 @@ class Engine:
                 self._org_hosts.add(HostEntry.parse(host), True)
         self._tenants = _tenant_index(registry, rules)
         self._candidates: dict[tuple[str | None, str | None, bool], tuple[CompiledRule, ...]] = {}
+
+    def concerns(self, names: tuple[HostName, ...], path: str) -> bool:
+        """Whether any name is invalid or AI traffic: only such a request needs deciding."""
+        for name in names:
+            try:
+                host = normalise_host(name.raw)
+            except InvalidHost:
+                return True
+            if self._route(host, path) is not None:
+                return True
+        return False
 
     def decide(self, request: RequestInfo, explain: bool = False) -> Decision:
         """The strictest outcome over every name the request carries."""

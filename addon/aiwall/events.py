@@ -103,10 +103,7 @@ class EventLog:
             self._writer,
             processors=[
                 _ecs_envelope,
-                _safe_strings,
-                structlog.processors.JSONRenderer(
-                    serializer=json.dumps, ensure_ascii=True, separators=(",", ":")
-                ),
+                _render,
             ],
             wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
             context_class=dict,
@@ -373,10 +370,24 @@ def _ecs_envelope(logger: WrappedLogger, level: str, fields: EventDict) -> Event
     }
 
 
-def _safe_strings(logger: WrappedLogger, level: str, fields: EventDict) -> EventDict:
-    """Last before rendering, so nothing added later escapes it."""
-    safe: EventDict = _safe(fields)
-    return safe
+def _render(logger: WrappedLogger, level: str, fields: EventDict) -> str:
+    """Last: the event as one line of ASCII JSON (every control and non-ASCII character escaped).
+
+    Most events hold nothing to clean, so they are dumped as they are; only when the dump shows
+    something, a lone surrogate (or any escaped surrogate), a line long enough to hold an
+    over-long string, a value that is not JSON, is the event walked, cleaned and dumped again.
+    """
+    try:
+        line = _dumps(fields)
+    except (TypeError, ValueError):
+        return _dumps(_safe(fields))
+    if len(line) > MAX_STRING or "\\ud" in line:
+        return _dumps(_safe(fields))
+    return line
+
+
+def _dumps(fields: EventDict) -> str:
+    return json.dumps(fields, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
 
 
 class _LineWriter:

@@ -56,12 +56,13 @@ def connection_names(connect_target: str | None, sni: str | None) -> tuple[HostN
     return tuple(names)
 
 
-def request_names(flow: http.HTTPFlow, connect_target: str | None) -> tuple[HostName, ...]:
+def request_names(
+    flow: http.HTTPFlow, connect_target: str | None, host_headers: list[str]
+) -> tuple[HostName, ...]:
     """Every name the request carries: CONNECT target, SNI, Host or :authority, absolute URL."""
     request = flow.request
     names = list(connection_names(connect_target, flow.client_conn.sni))
-    for value in request.headers.get_all("host"):
-        names.append(HostName("host", value))
+    names.extend(HostName("host", value) for value in host_headers)
     if request.authority:  # HTTP/2 :authority, or the URL of an absolute-form HTTP/1 request
         seen_in = "host" if request.is_http2 or request.is_http3 else "url"
         names.append(HostName(seen_in, request.authority))
@@ -70,17 +71,23 @@ def request_names(flow: http.HTTPFlow, connect_target: str | None) -> tuple[Host
     return tuple(names)
 
 
-def request_info(flow: http.HTTPFlow, connect_target: str | None, client: Client) -> RequestInfo:
-    request = flow.request
-    length = request.headers.get("content-length", "")
-    content_type = request.headers.get("content-type", "").lower()
+def request_path(flow: http.HTTPFlow) -> str:
+    """The path without query or fragment: what rules match and products are told apart by."""
+    return flow.request.path.split("?", 1)[0].split("#", 1)[0] or "/"
+
+
+def request_info(
+    flow: http.HTTPFlow, names: tuple[HostName, ...], path: str, client: Client
+) -> RequestInfo:
+    headers = flow.request.headers
+    length = headers.get("content-length", "")
     return RequestInfo(
-        names=request_names(flow, connect_target),
-        method=request.method.upper(),
-        path=request.path.split("?", 1)[0].split("#", 1)[0] or "/",
+        names=names,
+        method=flow.request.method.upper(),
+        path=path,
         user=client.user,
         client_ip=client.ip,
         body_size=int(length) if length.isdigit() else None,
-        multipart=content_type.startswith("multipart/"),
-        chunked="chunked" in request.headers.get("transfer-encoding", "").lower(),
+        multipart=headers.get("content-type", "").lower().startswith("multipart/"),
+        chunked="chunked" in headers.get("transfer-encoding", "").lower(),
     )
