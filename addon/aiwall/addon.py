@@ -17,10 +17,10 @@ import logging
 import re
 import signal
 import time
+import weakref
 from pathlib import Path
-from typing import Any
 
-from mitmproxy import ctx, exceptions, http, tcp, tls
+from mitmproxy import connection, ctx, exceptions, http, tcp, tls
 from mitmproxy.addonmanager import Loader
 
 from aiwall import pages
@@ -58,6 +58,7 @@ from aiwall.yamlsource import ConfigError
 logger = logging.getLogger("aiwall")
 
 MAX_ACK_BODY = 16 * 1024
+_FORWARDED = (Action.ALLOW, Action.LOG)
 
 
 class AiWall:
@@ -67,7 +68,10 @@ class AiWall:
         self.store: AckStore = MemoryAckStore()
         self.signer = TokenSigner.with_random_secret()
         self.metrics = Metrics()  # allowed AI requests are counted here, not logged one by one
-        self._connect_targets: dict[str, str] = {}
+        # The CONNECT target of each client connection, forgotten with the connection.
+        self._connect_targets: weakref.WeakKeyDictionary[connection.Client, str] = (
+            weakref.WeakKeyDictionary()
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._read_fingerprint: Fingerprint = ()  # the files as the last load found them
 
@@ -239,7 +243,7 @@ class AiWall:
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         target = authority(flow.request.host, flow.request.port)
-        self._connect_targets[flow.client_conn.id] = target
+        self._connect_targets[flow.client_conn] = target
         try:
             if not self._tunnel_is_ignored(flow.request.host, flow.request.port):
                 return  # intercepted: each request inside is decided on its own
@@ -258,7 +262,7 @@ class AiWall:
         try:
             if self.intercept is Intercept.ALL:
                 return
-            target = self._connect_targets.get(data.context.client.id)
+            target = self._connect_targets.get(data.context.client)
             if target is None and data.context.server.address:
                 target = authority(*data.context.server.address[:2])
             sni = data.client_hello.sni
@@ -291,7 +295,7 @@ class AiWall:
     def tcp_start(self, flow: tcp.TCPFlow) -> None:
         """Raw TCP through a tunnel to a vendor cannot be shown a page: refuse it unless allowed."""
         try:
-            target = self._connect_targets.get(flow.client_conn.id)
+            target = self._connect_targets.get(flow.client_conn)
             names = connection_names(target, flow.client_conn.sni)
             decision = self._decide(RequestInfo(names, "CONNECT"))
             if (decision.ai and decision.action in (Action.BLOCK, Action.WARN)) or decision.invalid:
@@ -301,9 +305,6 @@ class AiWall:
             self.events.internal_error(
                 error=repr(error), where="tcp_start", host=None, client_ip=None
             )
-
-    def client_disconnected(self, client: Any) -> None:
-        self._connect_targets.pop(client.id, None)
 
     def done(self) -> None:
         for task in self._tasks:
@@ -318,7 +319,7 @@ class AiWall:
 
     def _enforce(self, flow: http.HTTPFlow) -> None:
         assert self.config is not None, "aiwall has no configuration"
-        target = self._connect_targets.get(flow.client_conn.id)
+        target = self._connect_targets.get(flow.client_conn)
         host_headers = flow.request.headers.get_all("host")
         if len(host_headers) > 1:
             html = pages.wants_html(flow.request.headers)
@@ -335,6 +336,9 @@ class AiWall:
         decision = engine.decide(request)
         if decision.ai:
             self.metrics.decided(decision, time.perf_counter() - start)
+        if decision.ai and decision.action in _FORWARDED and request.path != ACK_PATH:
+            self._forward(flow, decision, client)
+            return
         html = pages.wants_html(flow.request.headers, default=_page_by_default(request, decision))
         if decision.invalid:
             flow.response = _response(pages.invalid_host_page(decision.invalid, html=html))
@@ -346,8 +350,6 @@ class AiWall:
             self._ack_request(flow, decision, client, html)
             return
         settings = self.config.rules.settings
-        for header in decision.tenant_headers:
-            flow.request.headers[header.name] = header.value  # replaces every copy the client sent
         if decision.action is Action.BLOCK:
             page = (
                 pages.block_page(decision, settings.contact)
@@ -357,20 +359,22 @@ class AiWall:
             flow.response = _response(page)
             self._log(flow, decision, client, page.status)
             return
-        if decision.action is Action.WARN:
-            assert decision.vendor is not None or decision.rule is not None
-            acknowledged = self.store.is_acknowledged(
-                client.identity(settings), _ack_scope(decision)
-            )
-            if not acknowledged:
-                page = self._warning(flow, decision, client, html, flow.request.url)
-                flow.response = _response(page)
-                self._log(flow, decision, client, page.status)
-                return
-            self._log(flow, decision, client, None, acknowledged=True)
+        assert decision.action is Action.WARN
+        if self.store.is_acknowledged(client.identity(settings), _ack_scope(decision)):
+            self._forward(flow, decision, client, acknowledged=True)
             return
-        if decision.action is Action.LOG or decision.shadow:
-            self._log(flow, decision, client, None)
+        page = self._warning(flow, decision, client, html, flow.request.url)
+        flow.response = _response(page)
+        self._log(flow, decision, client, page.status)
+
+    def _forward(
+        self, flow: http.HTTPFlow, decision: Decision, client: Client, acknowledged: bool = False
+    ) -> None:
+        """Let the request go on, with the tenant headers; log it unless it is a plain allow."""
+        for header in decision.tenant_headers:
+            flow.request.headers[header.name] = header.value  # replaces every copy the client sent
+        if acknowledged or decision.action is Action.LOG or decision.shadow:
+            self._log(flow, decision, client, None, acknowledged=acknowledged)
 
     def _warning(
         self, flow: http.HTTPFlow, decision: Decision, client: Client, html: bool, return_url: str

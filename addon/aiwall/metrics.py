@@ -59,6 +59,7 @@ class Metrics:
         )
         self.store_up.set(1)
         self._server: ThreadingHTTPServer | None = None
+        self._decision_counters: dict[tuple[str, str, str], Counter] = {}
 
     def watch_store(self, healthy: Callable[[], bool] | None) -> None:
         """Report the store's health at each scrape (a memory store is always up)."""
@@ -67,7 +68,11 @@ class Metrics:
     def decided(self, decision: Decision, seconds: float) -> None:
         vendor = decision.vendor.id if decision.vendor else "-"
         rule = decision.rule.id if decision.rule else "-"
-        self.decisions.labels(str(decision.action), vendor, rule).inc()
+        key = (str(decision.action), vendor, rule)
+        counter = self._decision_counters.get(key)
+        if counter is None:  # labels() takes a lock each time: keep the child it returns
+            counter = self._decision_counters[key] = self.decisions.labels(*key)
+        counter.inc()
         self.decision_seconds.observe(seconds)
 
     def acknowledged(self, vendor: str, accepted: bool) -> None:
