@@ -8,6 +8,7 @@ import json
 import socket
 import ssl
 import subprocess
+import time
 
 import httpx
 import openai
@@ -15,6 +16,7 @@ import pytest
 import websockets.sync.client
 
 from .proxy import Proxy
+from .upstream import STREAM_PAUSE
 
 BLOCKED = "https://chat.deepseek.com/"
 HTML = ("-H", "Accept: text/html", "-H", "Sec-Fetch-Mode: navigate")
@@ -414,3 +416,33 @@ def test_raw_bytes_in_the_request_line_never_reach_the_vendor(proxy: Proxy, path
     )
     assert answer.split(b" ", 2)[1] in (b"400", b"403")
     assert not proxy.upstream.saw("deepseek.com")
+
+
+def test_a_streamed_ai_answer_arrives_as_it_is_written(proxy: Proxy) -> None:
+    """Server-sent events from a logged vendor reach the client part by part, not at the end."""
+    context = ssl.create_default_context(cafile=str(proxy.ca))
+    with httpx.Client(proxy=proxy.url, verify=context, timeout=10) as client:
+        start = time.monotonic()
+        with client.stream("GET", "https://api.openai.com/stream") as response:
+            parts = response.iter_bytes()
+            first = next(parts)
+            first_after = time.monotonic() - start
+            rest = b"".join(parts)
+    assert first.startswith(b"data: first")
+    assert b"data: last" in first + rest
+    assert first_after < STREAM_PAUSE - 0.3
+
+
+UPLOAD = 8 * 1024 * 1024
+
+
+def test_a_large_upload_to_a_blocked_vendor_is_refused_and_not_forwarded(proxy: Proxy) -> None:
+    proxy.upstream.clear()
+    context = ssl.create_default_context(cafile=str(proxy.ca))
+    with httpx.Client(proxy=proxy.url, verify=context, timeout=30) as client:
+        blocked = client.post("https://chat.deepseek.com/upload", content=b"x" * UPLOAD)
+        allowed = client.post("https://api.anthropic.com/v1/files", content=b"y" * UPLOAD)
+    assert blocked.status_code == 403
+    assert not proxy.upstream.saw("deepseek.com")
+    assert allowed.status_code == 200
+    assert UPLOAD in proxy.upstream.bodies

@@ -207,3 +207,19 @@ def test_intercept_all_catches_a_vendor_host_header_inside_any_tunnel(
         assert not upstream.saw("deepseek.com")
         status, body = proxy.curl("https://example.org/")  # decrypted, not AI: passed, unlogged
         assert status == 200 and "Upstream page for example.org" in body
+
+
+def test_stream_large_bodies_gives_way_so_blocked_uploads_are_still_refused(
+    tmp_path_factory: pytest.TempPathFactory, upstream: Upstream
+) -> None:
+    with start_proxy(tmp_path_factory, upstream, options=("stream_large_bodies=1m",)) as proxy:
+        upstream.clear()
+        result = subprocess.run(
+            ["curl", "-sS", "--max-time", "30", "-x", proxy.url, "--cacert", str(proxy.ca),
+             "-H", "Accept: application/json", "--data-binary", "@-", "-w", "\n%{http_code}",
+             "https://chat.deepseek.com/upload"],
+            input=b"z" * (4 * 1024 * 1024), capture_output=True, timeout=60,
+        )  # fmt: skip
+        assert result.stdout.rsplit(b"\n", 1)[-1] == b"403"
+        assert not upstream.saw("deepseek.com")
+        assert "NotImplementedError" not in proxy.stderr_path.read_text()

@@ -12,6 +12,7 @@ import ipaddress
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+STREAM_PAUSE = 1.5  # seconds between the two parts of /stream
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Upstream:
     tls_port: int = 0
     plain_port: int = 0
     requests: list[Seen] = field(default_factory=list)
+    bodies: list[int] = field(default_factory=list)  # bytes of request body received
     connections: list[str] = field(default_factory=list)  # SNI, or "plain"
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -146,10 +149,14 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
                     )
                 )
             length = int(self.headers.get("content-length") or 0)
-            if length:
-                self.rfile.read(length)
+            received = len(self.rfile.read(length)) if length else 0
+            with upstream.lock:
+                upstream.bodies.append(received)
             if self.headers.get("upgrade", "").lower() == "websocket":
                 self._websocket()
+                return
+            if self.path.startswith("/stream"):
+                self._slow_stream()
                 return
             body = f"<!doctype html><title>upstream {host}</title><h1>Upstream page for {host}</h1>"
             data = body.encode()
@@ -158,6 +165,19 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def _slow_stream(self) -> None:
+            """Server-sent events the way AI answers come: a first part, a pause, the rest."""
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part, pause in ((b"data: first\n\n", STREAM_PAUSE), (b"data: last\n\n", 0.0)):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                self.wfile.flush()
+                time.sleep(pause)
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
 
         def _websocket(self) -> None:
             """Accept the upgrade and echo one text frame back."""

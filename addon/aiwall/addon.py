@@ -59,6 +59,7 @@ logger = logging.getLogger("aiwall")
 
 MAX_ACK_BODY = 16 * 1024
 _FORWARDED = (Action.ALLOW, Action.LOG)
+_ANSWERED = "aiwall_answered"
 
 
 class AiWall:
@@ -121,6 +122,14 @@ class AiWall:
             2,
             "Seconds between checks of the rules and policy files for changes (0: only SIGHUP).",
         )
+        loader.add_option(
+            "aiwall_stream",
+            bool,
+            True,
+            "Stream the bodies of requests aiwall lets through, and of their responses, instead of"
+            " holding them (aiwall never reads them; streamed AI answers arrive as they are"
+            " written). Takes the place of stream_large_bodies, which breaks blocking uploads.",
+        )
 
     def configure(self, updated: set[str]) -> None:
         if {"aiwall_log", "aiwall_log_max_bytes", "aiwall_log_backups"} & updated:
@@ -155,6 +164,13 @@ class AiWall:
                 "aiwall sets connection_strategy=lazy so blocked vendors are never contacted"
             )
             ctx.options.update(connection_strategy="lazy")
+        if "stream_large_bodies" in updated and ctx.options.stream_large_bodies:
+            # mitmproxy would start streaming a large upload before aiwall could refuse it, and
+            # then fail on aiwall's answer; aiwall streams what it lets through itself.
+            logger.warning(
+                "aiwall streams bodies itself (aiwall_stream); unsetting stream_large_bodies"
+            )
+            ctx.options.update(stream_large_bodies=None)
 
     def _paths(self) -> tuple[Path, Path]:
         policies = ctx.options.aiwall_policies
@@ -285,12 +301,20 @@ class AiWall:
 
     def request(self, flow: http.HTTPFlow) -> None:
         """The acknowledgement form's body has arrived: answer it here, never upstream."""
+        if flow.metadata.get(_ANSWERED):
+            flow.request.data.content = b""  # a refused upload is not kept while the flow lives
+            return
         if flow.response or not flow.metadata.get("aiwall_ack"):
             return
         try:
             self._acknowledge(flow, flow.metadata["aiwall_ack"])
         except Exception as error:
             self._fail(flow, error, "request")
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """Stream what comes back from upstream: aiwall never reads response bodies."""
+        if flow.response and flow.response.raw_content is None and ctx.options.aiwall_stream:
+            flow.response.stream = True
 
     def tcp_start(self, flow: tcp.TCPFlow) -> None:
         """Raw TCP through a tunnel to a vendor cannot be shown a page: refuse it unless allowed."""
@@ -323,12 +347,13 @@ class AiWall:
         host_headers = flow.request.headers.get_all("host")
         if len(host_headers) > 1:
             html = pages.wants_html(flow.request.headers)
-            flow.response = _response(pages.invalid_host_page("two Host headers", html=html))
+            _answer(flow, pages.invalid_host_page("two Host headers", html=html))
             return
         names = request_names(flow, target, host_headers)
         path = request_path(flow)
         engine = self.config.engine
         if not engine.concerns(names, path):
+            _stream_body(flow)
             return  # not AI traffic: untouched, unlogged, and nothing more spent on it
         client = client_of(flow)
         request = request_info(flow, names, path, client)
@@ -341,7 +366,7 @@ class AiWall:
             return
         html = pages.wants_html(flow.request.headers, default=_page_by_default(request, decision))
         if decision.invalid:
-            flow.response = _response(pages.invalid_host_page(decision.invalid, html=html))
+            _answer(flow, pages.invalid_host_page(decision.invalid, html=html))
             self._log(flow, decision, client, 400)
             return
         if not decision.ai:
@@ -356,7 +381,7 @@ class AiWall:
                 if html
                 else pages.denial_json(decision, settings.contact)
             )
-            flow.response = _response(page)
+            _answer(flow, page)
             self._log(flow, decision, client, page.status)
             return
         assert decision.action is Action.WARN
@@ -364,13 +389,14 @@ class AiWall:
             self._forward(flow, decision, client, acknowledged=True)
             return
         page = self._warning(flow, decision, client, html, flow.request.url)
-        flow.response = _response(page)
+        _answer(flow, page)
         self._log(flow, decision, client, page.status)
 
     def _forward(
         self, flow: http.HTTPFlow, decision: Decision, client: Client, acknowledged: bool = False
     ) -> None:
         """Let the request go on, with the tenant headers; log it unless it is a plain allow."""
+        _stream_body(flow)
         for header in decision.tenant_headers:
             flow.request.headers[header.name] = header.value  # replaces every copy the client sent
         if acknowledged or decision.action is Action.LOG or decision.shadow:
@@ -409,11 +435,11 @@ class AiWall:
             page = pages.ack_refused_page(
                 "nothing to acknowledge here", html=html, contact=self.config.rules.settings.contact
             )
-            flow.response = _response(page)
+            _answer(flow, page)
             return
         if flow.request.method == "GET":
             home = f"{flow.request.scheme}://{flow.request.host_header or flow.request.host}/"
-            flow.response = _response(self._warning(flow, decision, client, html, home))
+            _answer(flow, self._warning(flow, decision, client, html, home))
             return
         length = flow.request.headers.get("content-length", "")
         if flow.request.method != "POST" or not length.isdigit() or int(length) > MAX_ACK_BODY:
@@ -421,7 +447,7 @@ class AiWall:
             page = pages.ack_refused_page(
                 reason, html=html, contact=self.config.rules.settings.contact
             )
-            flow.response = _response(page)
+            _answer(flow, page)
             return
         flow.metadata["aiwall_ack"] = (decision, client)
 
@@ -448,10 +474,10 @@ class AiWall:
             )
         except InvalidToken as refused:
             page = pages.ack_refused_page(str(refused), html=True, contact=settings.contact)
-            flow.response = _response(page)
+            _answer(flow, page)
             self._log_ack(decision, client, identity, scope, host, justification, 0, str(refused))
             return
-        flow.response = _response(pages.redirect(claim.return_url))
+        _answer(flow, pages.redirect(claim.return_url))
         self._log_ack(
             decision, client, identity, scope, host, justification, claim.ttl_seconds, None
         )
@@ -511,7 +537,7 @@ class AiWall:
             html = pages.wants_html(flow.request.headers)
         except Exception:
             html = False
-        flow.response = _response(pages.error_page(html=html, contact=contact))
+        _answer(flow, pages.error_page(html=html, contact=contact))
         self.metrics.failed(where)
         ip = client_ip(flow.client_conn)
         self.events.internal_error(
@@ -551,9 +577,21 @@ def _origin_error(origin: str | None, scheme: str, host: str) -> str | None:
     return None
 
 
-def _response(page: pages.Page) -> http.Response:
+def _stream_body(flow: http.HTTPFlow) -> None:
+    """A request that goes upstream sends its body on as it arrives (aiwall never reads it)."""
+    headers = flow.request.headers
+    has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+    if has_body and ctx.options.aiwall_stream:
+        flow.request.stream = True
+
+
+def _answer(flow: http.HTTPFlow, page: pages.Page) -> None:
+    """The proxy answers the request itself; it never goes upstream."""
     headers = [(name.encode(), value.encode()) for name, value in page.headers]
-    return http.Response.make(page.status, page.body, headers)
+    flow.response = http.Response.make(page.status, page.body, headers)
+    flow.metadata[_ANSWERED] = True
+    # No "100 Continue": a client that waits for one need not send a body nobody will read.
+    flow.request.headers.pop("expect", None)
 
 
 def _signer(secret_file: str) -> TokenSigner:
