@@ -39,6 +39,7 @@ from aiwall.decision import Decision, RequestInfo
 from aiwall.diff import diff_registries
 from aiwall.events import EventLog, RequestContext
 from aiwall.flows import (
+    BodyHeaders,
     Client,
     authority,
     client_ip,
@@ -60,6 +61,7 @@ logger = logging.getLogger("aiwall")
 MAX_ACK_BODY = 16 * 1024
 _FORWARDED = (Action.ALLOW, Action.LOG)
 _ANSWERED = "aiwall_answered"
+_STREAM_ABOVE = 256 * 1024  # bytes
 
 
 class AiWall:
@@ -312,9 +314,10 @@ class AiWall:
             self._fail(flow, error, "request")
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        """Stream what comes back from upstream: aiwall never reads response bodies."""
-        if flow.response and flow.response.raw_content is None and ctx.options.aiwall_stream:
-            flow.response.stream = True
+        """Stream a long or open-ended answer from upstream: aiwall never reads response bodies."""
+        response = flow.response
+        if response and response.raw_content is None and ctx.options.aiwall_stream:
+            response.stream = _worth_streaming(response.headers.get("content-length"))
 
     def tcp_start(self, flow: tcp.TCPFlow) -> None:
         """Raw TCP through a tunnel to a vendor cannot be shown a page: refuse it unless allowed."""
@@ -344,24 +347,25 @@ class AiWall:
     def _enforce(self, flow: http.HTTPFlow) -> None:
         assert self.config is not None, "aiwall has no configuration"
         target = self._connect_targets.get(flow.client_conn)
-        host_headers = flow.request.headers.get_all("host")
-        if len(host_headers) > 1:
+        body = BodyHeaders.of(flow.request.headers)
+        if len(body.hosts) > 1:
             html = pages.wants_html(flow.request.headers)
             _answer(flow, pages.invalid_host_page("two Host headers", html=html))
             return
-        names = request_names(flow, target, host_headers)
+        names = request_names(flow, target, body.hosts)
         path = request_path(flow)
         engine = self.config.engine
         if not engine.concerns(names, path):
-            _stream_body(flow)
+            _stream_body(flow, body)
             return  # not AI traffic: untouched, unlogged, and nothing more spent on it
         client = client_of(flow)
-        request = request_info(flow, names, path, client)
+        request = request_info(flow, names, path, client, body)
         start = time.perf_counter()
         decision = engine.decide(request)
         if decision.ai:
             self.metrics.decided(decision, time.perf_counter() - start)
         if decision.ai and decision.action in _FORWARDED and request.path != ACK_PATH:
+            _stream_body(flow, body)
             self._forward(flow, decision, client)
             return
         html = pages.wants_html(flow.request.headers, default=_page_by_default(request, decision))
@@ -386,6 +390,7 @@ class AiWall:
             return
         assert decision.action is Action.WARN
         if self.store.is_acknowledged(client.identity(settings), _ack_scope(decision)):
+            _stream_body(flow, body)
             self._forward(flow, decision, client, acknowledged=True)
             return
         page = self._warning(flow, decision, client, html, flow.request.url)
@@ -396,7 +401,6 @@ class AiWall:
         self, flow: http.HTTPFlow, decision: Decision, client: Client, acknowledged: bool = False
     ) -> None:
         """Let the request go on, with the tenant headers; log it unless it is a plain allow."""
-        _stream_body(flow)
         for header in decision.tenant_headers:
             flow.request.headers[header.name] = header.value  # replaces every copy the client sent
         if acknowledged or decision.action is Action.LOG or decision.shadow:
@@ -577,12 +581,18 @@ def _origin_error(origin: str | None, scheme: str, host: str) -> str | None:
     return None
 
 
-def _stream_body(flow: http.HTTPFlow) -> None:
-    """A request that goes upstream sends its body on as it arrives (aiwall never reads it)."""
-    headers = flow.request.headers
-    has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
-    if has_body and ctx.options.aiwall_stream:
+def _stream_body(flow: http.HTTPFlow, body: BodyHeaders) -> None:
+    """A large upload that goes upstream is sent on as it arrives (aiwall never reads it)."""
+    if ctx.options.aiwall_stream and _worth_streaming(body.content_length):
         flow.request.stream = True
+
+
+def _worth_streaming(content_length: str | None) -> bool:
+    """A body of unknown length (server-sent events, chunked, HTTP/2 without a length) or a
+    large one. Small bodies are cheaper held whole: streaming costs mitmproxy more per message.
+    """
+    length = content_length
+    return length is None or not length.isdigit() or int(length) > _STREAM_ABOVE
 
 
 def _answer(flow: http.HTTPFlow, page: pages.Page) -> None:

@@ -1,5 +1,6 @@
 """What a mitmproxy flow tells the engine: every name it carries, the identity, the body's size."""
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -34,9 +35,15 @@ def client_of(flow: http.HTTPFlow) -> Client:
 
 def client_ip(client: connection.Client) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        ip = ipaddress.ip_address(client.peername[0])
+        return _address(str(client.peername[0]))
     except (ValueError, IndexError, TypeError):
         return None
+
+
+@functools.lru_cache(maxsize=65536)
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """A client's address, IPv4-mapped IPv6 as the IPv4 it is (clients repeat: parse once)."""
+    ip = ipaddress.ip_address(text)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         return ip.ipv4_mapped
     return ip
@@ -56,8 +63,44 @@ def connection_names(connect_target: str | None, sni: str | None) -> tuple[HostN
     return tuple(names)
 
 
+@dataclass(frozen=True)
+class BodyHeaders:
+    """What the request's headers say of its body, read in one pass over them."""
+
+    hosts: tuple[str, ...]  # every Host header (more than one is refused)
+    content_length: str | None
+    content_type: str
+    transfer_encoding: str
+
+    @classmethod
+    def of(cls, headers: http.Headers) -> "BodyHeaders":
+        # mitmproxy's Headers.get scans and lower-cases every field on each call; one pass here.
+        hosts: list[str] = []
+        wanted: dict[bytes, bytes] = {}
+        for name, value in headers.fields:
+            lowered = name.lower()
+            if lowered == b"host":
+                hosts.append(value.decode("utf-8", "surrogateescape"))
+            elif lowered in _BODY_FIELDS:
+                wanted.setdefault(lowered, value)
+        length = wanted.get(b"content-length")
+        return cls(
+            tuple(hosts),
+            length.decode("latin-1") if length is not None else None,
+            wanted.get(b"content-type", b"").decode("latin-1").lower(),
+            wanted.get(b"transfer-encoding", b"").decode("latin-1").lower(),
+        )
+
+    @property
+    def unknown_length(self) -> bool:
+        return self.content_length is None or not self.content_length.isdigit()
+
+
+_BODY_FIELDS = frozenset((b"content-length", b"content-type", b"transfer-encoding"))
+
+
 def request_names(
-    flow: http.HTTPFlow, connect_target: str | None, host_headers: list[str]
+    flow: http.HTTPFlow, connect_target: str | None, host_headers: tuple[str, ...]
 ) -> tuple[HostName, ...]:
     """Every name the request carries: CONNECT target, SNI, Host or :authority, absolute URL."""
     request = flow.request
@@ -77,17 +120,19 @@ def request_path(flow: http.HTTPFlow) -> str:
 
 
 def request_info(
-    flow: http.HTTPFlow, names: tuple[HostName, ...], path: str, client: Client
+    flow: http.HTTPFlow,
+    names: tuple[HostName, ...],
+    path: str,
+    client: Client,
+    body: BodyHeaders,
 ) -> RequestInfo:
-    headers = flow.request.headers
-    length = headers.get("content-length", "")
     return RequestInfo(
         names=names,
         method=flow.request.method.upper(),
         path=path,
         user=client.user,
         client_ip=client.ip,
-        body_size=int(length) if length.isdigit() else None,
-        multipart=headers.get("content-type", "").lower().startswith("multipart/"),
-        chunked="chunked" in headers.get("transfer-encoding", "").lower(),
+        body_size=None if body.unknown_length else int(body.content_length or 0),
+        multipart=body.content_type.startswith("multipart/"),
+        chunked="chunked" in body.transfer_encoding,
     )
