@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from mitmproxy import http
+from processes import cpu_seconds, load_average, stop_multiprocess, stop_process, tail
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "tests" / "fixtures" / "proxy" / "rules.yaml"
@@ -239,30 +240,6 @@ def wait_until_listening(port: int, alive: Callable[[], bool], what: str, log: P
     raise SetupError(f"{what}: nothing listens on 127.0.0.1:{port}: {tail(log)}")
 
 
-def tail(log: Path | None, size: int = 2000) -> str:
-    text = log.read_text(errors="replace") if log and log.exists() else ""
-    return text[-size:].strip() or "(no output)"
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def stop_multiprocess(process: multiprocessing.process.BaseProcess) -> None:
-    if process.is_alive():
-        process.terminate()
-        process.join(timeout=10)
-        if process.is_alive():
-            process.kill()
-            process.join(timeout=10)
-
-
 def start(
     folder: Path, mitm_options: list[str], scripts: list[str], stack: contextlib.ExitStack
 ) -> Setup:
@@ -353,11 +330,6 @@ def status_field(pid: int, name: str) -> float:
         if line.startswith(name + ":"):
             return int(line.split()[1]) * 1024 / MB
     raise SetupError(f"no {name} in /proc/{pid}/status")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def open_fds(pid: int) -> int:
@@ -1188,10 +1160,6 @@ def versions() -> list[str]:
         f"aiwall       {commit.stdout.strip() or 'unknown commit'}",
         f"machine      {os.cpu_count()} cores, load average {load_average()}",
     ]
-
-
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def shown(command: list[str]) -> str:

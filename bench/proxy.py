@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 from mitmproxy import ctx
 from mitmproxy.addonmanager import Loader
+from processes import cpu_seconds, load_average, stop_multiprocess, stop_process, tail
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "tests" / "fixtures" / "proxy" / "rules.yaml"
@@ -291,36 +292,6 @@ def wait_until_listening(port: int, exit_code: Callable[[], int | None], log: Pa
     raise BenchError(
         f"nothing listens on 127.0.0.1:{port} after {START_TIMEOUT:.0f} s: {tail(log)}"
     )
-
-
-def tail(log: Path | None) -> str:
-    text = log.read_text(errors="replace") if log and log.exists() else ""
-    return text[-2000:].strip() or "(no output)"
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def stop_multiprocess(process: multiprocessing.process.BaseProcess) -> None:
-    if process.is_alive():
-        process.terminate()
-        process.join(timeout=10)
-        if process.is_alive():
-            process.kill()
-            process.join(timeout=10)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system time of the process so far, from /proc/PID/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int, field_name: str = "VmRSS") -> float:
@@ -609,10 +580,6 @@ def versions(upstream: Upstream) -> list[str]:
         f"aiwall       {commit.stdout.strip() or 'unknown commit'}",
         f"machine      {os.cpu_count()} cores, load average {load_average()}",
     ]
-
-
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def shown_command(command: Sequence[str]) -> str:
