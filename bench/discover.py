@@ -7,7 +7,7 @@ the shipped registry (a few vendors get most; some requests go to a subdomain, s
 that selects another product), the rest to some 20,000 other names with a long tail; three
 quarters are CONNECT tunnels, the rest absolute URLs; clients drawn from 2,500 addresses, a
 few of them busy; one line in a thousand torn or garbled. The real command reads it
-(`aiwall discover --output-format json --output /dev/null`), and the wall-clock time of that
+(`aiwall discover --format json --output /dev/null`), and the wall-clock time of that
 process (start-up and loading the registry included) is what counts.
 Goal: 1,000,000 lines in at most 10 s.
 """
@@ -90,7 +90,7 @@ def main() -> int:
         print(f"generated {args.lines:,} lines ({size:.0f} MB) in {made:.1f} s", file=sys.stderr)
         if args.keep:
             args.keep.write_bytes(log.read_bytes())
-        command = [str(aiwall), "discover", "--output-format", "json", "--output", "/dev/null"]
+        command = [str(aiwall), "discover", "--format", "json", "--output", "/dev/null"]
         start = time.perf_counter()
         result = subprocess.run(
             [*command, "--stats", str(log)], stderr=subprocess.PIPE, text=True, check=True

@@ -264,7 +264,7 @@ def test_plain_skips_comments_and_counts_extra_columns_as_malformed() -> None:
     [
         ("squid-access.log", "squid"),
         ("dnsmasq.log", "dnsmasq"),
-        ("pihole.log", "dnsmasq"),  # pihole.log is dnsmasq's format; --format pihole says so
+        ("pihole.log", "dnsmasq"),  # pihole.log is dnsmasq's format; --log-format pihole says so
         ("bind-queries.log", "bind"),
         ("hosts.txt", "plain"),
     ],
@@ -495,7 +495,7 @@ def test_every_fixture_at_once_through_the_command(
     logs = sorted(str(p) for p in LOGS.iterdir())
     out = tmp_path / "discover.json"
     args = ["--rules", str(FIXTURES / "rules.yaml"), "--policies", str(FIXTURES / "policies")]
-    assert main(["discover", *args, "--output-format", "json", "--output", str(out), *logs]) == 0
+    assert main(["discover", *args, "--format", "json", "--output", str(out), *logs]) == 0
     report = json.loads(out.read_text())
     assert report["totals"] == {
         "lines": 87,
@@ -537,7 +537,7 @@ def test_garbage_file_is_read_as_plain_with_a_warning_never_fatal(
 ) -> None:
     log = tmp_path / "random.bin"
     log.write_bytes(random.Random(7).randbytes(4096))
-    assert main(["discover", "--output-format", "json", str(log)]) == 0
+    assert main(["discover", "--format", "json", str(log)]) == 0
     (f,) = json.loads(capsys.readouterr().out)["files"]
     assert f["format"] == "plain"
     assert "read as plain" in f["warning"]
@@ -551,7 +551,7 @@ def test_compressed_logs_and_missing_ones(
     log = tmp_path / "access.log.1.gz"
     log.write_bytes(gzip.compress((LOGS / "squid-access.log").read_bytes()))
     args = ["--rules", str(FIXTURES / "rules.yaml"), "--policies", str(FIXTURES / "policies")]
-    assert main(["discover", *args, "--output-format", "json", str(log)]) == 0
+    assert main(["discover", *args, "--format", "json", str(log)]) == 0
     assert json.loads(capsys.readouterr().out)["totals"]["ai_requests"] == 12
     assert main(["discover", *args, str(tmp_path / "missing.log")]) == 2
     assert "cannot read" in capsys.readouterr().err
@@ -568,7 +568,7 @@ def test_stdin_and_an_empty_log(
     with stdin.open() as fake:
         monkeypatch.setattr("sys.stdin", fake)
         args = ["--rules", str(FIXTURES / "rules.yaml"), "--policies", str(FIXTURES / "policies")]
-        assert main(["discover", *args, "--output-format", "json", "-", str(empty)]) == 0
+        assert main(["discover", *args, "--format", "json", "-", str(empty)]) == 0
     piped, nothing = json.loads(capsys.readouterr().out)["files"]
     assert (piped["path"], piped["format"], piped["ai_requests"]) == ("-", "squid", 12)
     assert (nothing["lines"], nothing["warning"]) == (0, None)

@@ -737,7 +737,7 @@ def _decision_html(decision: dict[str, Any], varies: bool = False) -> render.Saf
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("logs", nargs="+", metavar="LOG", help="log files (- for stdin; .gz ok)")
     parser.add_argument(
-        "--format",
+        "--log-format",
         choices=["auto", *FORMATS],
         default="auto",
         help="the logs' format: squid (native access.log), bind (query log), dnsmasq or"
@@ -745,17 +745,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " default: auto, told from each file's first lines",
     )
     parser.add_argument(
-        "--output-format",
+        "--format",
+        dest="output_format",
         choices=OUTPUT_FORMATS,
         default="text",
-        help="what to write: a text summary (default), JSON, or an HTML page",
+        help="what to write, as `aiwall report`: a text summary (default), JSON, or an HTML page",
     )
     parser.add_argument("--output", "-o", metavar="FILE", help="write there instead of stdout")
     parser.add_argument("--stats", action="store_true", help="print lines per second to stderr")
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    forced = None if args.format == "auto" else FORMATS[args.format]
+    forced = None if args.log_format == "auto" else FORMATS[args.log_format]
     discovery = Discovery(config.registry)
     start = time.perf_counter()
     for name in args.logs:
