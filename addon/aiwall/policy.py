@@ -110,6 +110,16 @@ class Product(Strict):
     residency_note: str = ""
     retention: RetentionPeriod = Field(description=f"ISO 8601 duration, {OPEN_ENDED} or {UNKNOWN}")
     retention_note: str = ""
+    jurisdiction: tuple[Region, ...] | None = Field(
+        default=None,
+        description="overrides the vendor's jurisdiction where another entity runs this product",
+    )
+    jurisdiction_note: str = ""
+    models_from: tuple[str, ...] = Field(
+        default=(),
+        description="companies whose models this product serves (the host's terms apply)",
+    )
+    models_note: str = ""
     confidence: Confidence | None = Field(default=None, description="defaults to the vendor's")
 
     def retention_exceeds(self, limit: timedelta) -> bool:
@@ -148,6 +158,13 @@ class VendorRecord(Strict):
     )
     products: tuple[Product, ...] = Field(min_length=1)
     tenant_restriction: tuple[TenantRestriction, ...] = ()
+    jurisdiction: tuple[Region, ...] = Field(
+        default=(),
+        description="countries whose law governs the entity that operates the service and"
+        " processes the data (the parent where the operator is a controlled subsidiary);"
+        " [] = unknown",
+    )
+    jurisdiction_note: str = Field(default="", description="the entity, and its parent if any")
     last_verified: date
     confidence: Confidence
     sources: tuple[Source, ...] = Field(min_length=1)
@@ -174,6 +191,9 @@ class VendorRecord(Strict):
 
     def kind_of(self, product: Product) -> Kind:
         return product.kind or self.kind
+
+    def jurisdiction_of(self, product: Product) -> tuple[str, ...]:
+        return self.jurisdiction if product.jurisdiction is None else product.jurisdiction
 
     def confidence_of(self, product: Product) -> Confidence:
         return product.confidence or self.confidence

@@ -152,6 +152,9 @@ def registry_warnings(registry: Registry, today: date, stale_after: timedelta) -
         covered = {c for source in record.sources for c in source.covers}
         if "hosts" not in covered:
             warnings.append(document.problem(("hosts",), "no source covers the hosts", "warning"))
+        if record.jurisdiction and "jurisdiction" not in covered:
+            message = "no source covers the jurisdiction"
+            warnings.append(document.problem(("jurisdiction",), message, "warning"))
         if record.tenant_restriction and "tenant_restriction" not in covered:
             message = "no source covers the tenant restriction"
             warnings.append(document.problem(("tenant_restriction",), message, "warning"))
