@@ -5,6 +5,6 @@ the old addon, so a broken script would leave no policy at all. Rules and vendor
 reloaded inside the addon, which keeps the last good configuration.
 """
 
-from aiwall.addon import AiWall
+from aiwall.proxy.addon import AiWall
 
 addons = [AiWall()]

@@ -16,8 +16,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from aiwall.hosts import InvalidHost, normalise_host
-from aiwall.registry import Registry, load_registry
+from aiwall.core.hosts import InvalidHost, normalise_host
+from aiwall.core.registry import Registry, load_registry
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_LISTS = REPO.parent / "shared" / "reference" / "ai-hostlists"

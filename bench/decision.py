@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from aiwall.config import load_config
-from aiwall.decision import HostName, RequestInfo
-from aiwall.engine import Engine
+from aiwall.core.config import load_config
+from aiwall.core.decision import HostName, RequestInfo
+from aiwall.core.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 VENDORS = 50  # every synthetic registry has as many vendors; only their host lists grow

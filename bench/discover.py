@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from aiwall.registry import load_registry
+from aiwall.core.registry import load_registry
 
 GOAL_SECONDS = 10.0
 

@@ -220,7 +220,7 @@ class Proxy:
 
 
 def registry_hosts() -> list[str]:
-    from aiwall.registry import load_registry
+    from aiwall.core.registry import load_registry
 
     return load_registry(POLICIES).index.hosts()
 

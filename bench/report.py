@@ -33,10 +33,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from aiwall.config import load_config
-from aiwall.decision import HostName, RequestInfo
-from aiwall.events import EventLog, RequestContext
-from aiwall.rules import Action
+from aiwall.core.config import load_config
+from aiwall.core.decision import HostName, RequestInfo
+from aiwall.core.rules import Action
+from aiwall.telemetry.events import EventLog, RequestContext
 
 ROOT = Path(__file__).parent.parent
 GOAL_SECONDS = 10.0

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from aiwall.registry import load_registry
+from aiwall.core.registry import load_registry
 
 
 def generate(path: Path, count: int, distinct: bool, seed: int = 1) -> None:

@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from aiwall.config import Config, load_config
+from aiwall.core.config import Config, load_config
 
 from .eventcheck import validate_event_lines
 from .proxy import Proxy, running_proxy

@@ -5,7 +5,7 @@ import json
 from functools import cache
 from typing import Any
 
-from aiwall.events import EVENT_SCHEMA_PATH
+from aiwall.telemetry.events import EVENT_SCHEMA_PATH
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 

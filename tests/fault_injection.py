@@ -6,7 +6,7 @@ Both ways into the engine fail: the first look (is this AI traffic at all?) and 
 
 from typing import Any
 
-from aiwall.engine import Engine
+from aiwall.core.engine import Engine
 
 _concerns = Engine.concerns
 _decide = Engine.decide

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
-from aiwall.ack import (
+from aiwall.ack.tokens import (
     ACK_PATH,
     MAX_JUSTIFICATION_CHARS,
     MAX_TOKEN_CHARS,

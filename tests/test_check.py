@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from aiwall.cli import main
-from aiwall.config import load_config
+from aiwall.cli.main import main
+from aiwall.core.config import load_config
 
 from .conftest import FIXTURES, ROOT
 
@@ -87,7 +87,7 @@ def test_check_warns_on_a_fact_without_a_source(
 
 
 def test_the_example_rules_use_every_match_field_action_and_a_shadow_rule() -> None:
-    from aiwall.rules import Action, Match, Mode
+    from aiwall.core.rules import Action, Match, Mode
 
     rules = load_config(ROOT / "rules.example.yaml", ROOT / "policies").rules
     used = {name for rule in rules.rules for name in rule.match.model_fields_set}

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from aiwall.cli import main
+from aiwall.cli.main import main
 
 from .conftest import ROOT
 

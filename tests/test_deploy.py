@@ -23,8 +23,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from aiwall.cli import _parser
-from aiwall.config import load_config
+from aiwall.cli.main import _parser
+from aiwall.core.config import load_config
 
 from .conftest import ROOT
 

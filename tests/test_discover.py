@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiwall.cli import main
-from aiwall.config import Config
-from aiwall.discover import Discovery, build_report, render_html, render_text
-from aiwall.logformats import FORMATS, Request, Tally, detect
+from aiwall.analysis.discover import Discovery, build_report, render_html, render_text
+from aiwall.analysis.logformats import FORMATS, Request, Tally, detect
+from aiwall.cli.main import main
+from aiwall.core.config import Config
 
 from .conftest import FIXTURES, ROOT
 

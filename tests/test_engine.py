@@ -3,9 +3,9 @@
 import ipaddress
 
 import pytest
-from aiwall.config import Config
-from aiwall.decision import HostName, RequestInfo
-from aiwall.rules import Action
+from aiwall.core.config import Config
+from aiwall.core.decision import HostName, RequestInfo
+from aiwall.core.rules import Action
 
 
 def request(*hosts: str, **fields: object) -> RequestInfo:

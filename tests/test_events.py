@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 import structlog
-from aiwall.config import Config
-from aiwall.decision import Decision, HostName, RequestInfo
-from aiwall.engine import FACT_FIELDS
-from aiwall.events import EVENT_SCHEMA_PATH, EventLog, RequestContext
+from aiwall.core.config import Config
+from aiwall.core.decision import Decision, HostName, RequestInfo
+from aiwall.core.engine import FACT_FIELDS
+from aiwall.telemetry.events import EVENT_SCHEMA_PATH, EventLog, RequestContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -796,7 +796,7 @@ def test_a_rotation_that_cannot_rename_is_counted_and_the_lines_kept(
         assert events.failures == 0
         assert events.rotation_failures == 1  # then not tried again for a while
         assert written(log_path) == [["0"], ["1"], ["2"], ["3"]]
-        monkeypatch.setattr("aiwall.events.ROTATION_RETRY_SECONDS", 0.0)
+        monkeypatch.setattr("aiwall.telemetry.events.ROTATION_RETRY_SECONDS", 0.0)
         events.policy_changed(changes=["4"])  # the retry is still due: fails again
         assert events.rotation_failures == 2
         (obstacle / "keep").unlink()

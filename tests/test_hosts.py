@@ -5,7 +5,7 @@ import time
 
 import idna
 import pytest
-from aiwall.hosts import InvalidHost, is_ip, normalise_host
+from aiwall.core.hosts import InvalidHost, is_ip, normalise_host
 from hypothesis import given
 from hypothesis import strategies as st
 

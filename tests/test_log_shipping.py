@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 import yaml
-from aiwall import eventdocs
-from aiwall.config import Config
-from aiwall.decision import HostName, RequestInfo
-from aiwall.events import EVENT_SCHEMA_PATH, EventLog, RequestContext
+from aiwall.core.config import Config
+from aiwall.core.decision import HostName, RequestInfo
+from aiwall.telemetry import docs as eventdocs
+from aiwall.telemetry.events import EVENT_SCHEMA_PATH, EventLog, RequestContext
 
 from .conftest import FIXTURES, ROOT
 from .eventcheck import event_validator, validate_event_lines

@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiwall.cli import main
-from aiwall.hostindex import HostEntry, HostIndex
-from aiwall.hosts import InvalidHost, normalise_host
-from aiwall.pac import InvalidProxy, pac_file, pac_for, proxy_address
-from aiwall.registry import load_registry
+from aiwall.cli.main import main
+from aiwall.cli.pac import InvalidProxy, pac_file, pac_for, proxy_address
+from aiwall.core.hostindex import HostEntry, HostIndex
+from aiwall.core.hosts import InvalidHost, normalise_host
+from aiwall.core.registry import load_registry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -6,8 +6,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from aiwall.cli import default_rules_path
-from aiwall.registry import default_policies_dir, load_registry
+from aiwall.cli.main import default_rules_path
+from aiwall.core.registry import default_policies_dir, load_registry
 
 from .conftest import ROOT
 
@@ -48,5 +48,5 @@ def test_a_built_wheel_carries_every_vendor_record(tmp_path: Path) -> None:
     for record in (ROOT / "policies").glob("*.yaml"):
         assert f"aiwall/policies/{record.name}" in names
     assert "aiwall/rules.example.yaml" in names
-    assert "aiwall/events.schema.json" in names
+    assert "aiwall/telemetry/events.schema.json" in names
     assert "mitmproxy_addon.py" not in names

@@ -8,11 +8,11 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from aiwall import pages
-from aiwall.card import card_for
-from aiwall.config import Config, load_config
-from aiwall.decision import Decision, HostName, RequestInfo
-from aiwall.rules import Action, Alternative, Rule
+from aiwall.core.card import card_for
+from aiwall.core.config import Config, load_config
+from aiwall.core.decision import Decision, HostName, RequestInfo
+from aiwall.core.rules import Action, Alternative, Rule
+from aiwall.pages import answers as pages
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from aiwall.ack import InvalidToken, MemoryAckStore, TokenSigner, open_ack_store, redeem
-from aiwall.redis_store import UNAVAILABLE, AckStoreUnavailable, RedisAckStore
+from aiwall.ack.redis import UNAVAILABLE, AckStoreUnavailable, RedisAckStore
+from aiwall.ack.tokens import InvalidToken, MemoryAckStore, TokenSigner, open_ack_store, redeem
 
 from .proxy import free_port
 

@@ -1,9 +1,9 @@
 """Resolution of hosts to exactly one (vendor, product), over the shipped vendor records."""
 
 import pytest
-from aiwall.hostindex import HostEntry, HostIndex
-from aiwall.hosts import InvalidHost, normalise_host
-from aiwall.registry import Registry, load_registry
+from aiwall.core.hostindex import HostEntry, HostIndex
+from aiwall.core.hosts import InvalidHost, normalise_host
+from aiwall.core.registry import Registry, load_registry
 from hypothesis import given
 from hypothesis import strategies as st
 

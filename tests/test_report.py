@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiwall import events as events_module
-from aiwall.cli import main
-from aiwall.config import Config, load_config
-from aiwall.decision import HostName, RequestInfo
-from aiwall.events import EventLog, RequestContext
-from aiwall.render import Series, escape, hbars, table, text_table, time_bars
-from aiwall.report import Report, build, parse_when, render_text
-from aiwall.report_html import render_html
+from aiwall.analysis.render import Series, escape, hbars, table, text_table, time_bars
+from aiwall.analysis.report import Report, build, parse_when, render_text
+from aiwall.analysis.report_html import render_html
+from aiwall.cli.main import main
+from aiwall.core.config import Config, load_config
+from aiwall.core.decision import HostName, RequestInfo
+from aiwall.telemetry import events as events_module
+from aiwall.telemetry.events import EventLog, RequestContext
 
 from .conftest import FIXTURES, ROOT, TODAY
 

@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from aiwall.cli import main
-from aiwall.diff import diff_registries
-from aiwall.registry import load_registry
+from aiwall.cli.main import main
+from aiwall.core.diff import diff_registries
+from aiwall.core.registry import load_registry
 
 from .conftest import FIXTURES
 

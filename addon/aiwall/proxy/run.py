@@ -8,8 +8,8 @@ from mitmproxy.addons.termlog import TermLog
 from mitmproxy.options import Options
 from mitmproxy.tools.dump import DumpMaster
 
-from aiwall.addon import AiWall
-from aiwall.config import load_config
+from aiwall.core.config import load_config
+from aiwall.proxy.addon import AiWall
 
 
 def serve(

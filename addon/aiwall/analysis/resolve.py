@@ -3,9 +3,9 @@
 import json
 from collections.abc import Iterable, Iterator
 
-from aiwall.hosts import InvalidHost, normalise_host
-from aiwall.registry import Registry
-from aiwall.urls import url_names
+from aiwall.core.hosts import InvalidHost, normalise_host
+from aiwall.core.registry import Registry
+from aiwall.core.urls import url_names
 
 NOT_AI = "-"
 _CACHE_LIMIT = 1_000_000  # logs repeat names; forget them all past this many distinct lines

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from aiwall.decision import (
+from aiwall.core.decision import (
     Decision,
     HostName,
     NameOutcome,
@@ -21,11 +21,11 @@ from aiwall.decision import (
     ShadowOutcome,
     TenantHeader,
 )
-from aiwall.hostindex import HostEntry, HostIndex
-from aiwall.hosts import InvalidHost, normalise_host
-from aiwall.policy import Product, VendorRecord
-from aiwall.registry import Registry, is_stale
-from aiwall.rules import Action, Match, Mode, Rule, RulesFile, Settings
+from aiwall.core.hostindex import HostEntry, HostIndex
+from aiwall.core.hosts import InvalidHost, normalise_host
+from aiwall.core.policy import Product, VendorRecord
+from aiwall.core.registry import Registry, is_stale
+from aiwall.core.rules import Action, Match, Mode, Rule, RulesFile, Settings
 
 
 @dataclass(frozen=True)

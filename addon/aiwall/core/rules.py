@@ -15,8 +15,8 @@ from pydantic import (
     model_validator,
 )
 
-from aiwall.durations import parse_duration
-from aiwall.policy import Confidence, Identifier, Kind, Region, Strict, Training
+from aiwall.core.durations import parse_duration
+from aiwall.core.policy import Confidence, Identifier, Kind, Region, Strict, Training
 
 
 class Action(StrEnum):

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from aiwall.events import EVENT_SCHEMA_PATH
+from aiwall.telemetry.events import EVENT_SCHEMA_PATH
 
 Schema = dict[str, Any]
 

@@ -31,11 +31,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiwall import __version__
-from aiwall.config import load_config
-from aiwall.hostindex import HostEntry
-from aiwall.hosts import InvalidHost, normalise_host
-from aiwall.registry import default_policies_dir, load_registry
-from aiwall.rules import RulesFile
+from aiwall.core.config import load_config
+from aiwall.core.hostindex import HostEntry
+from aiwall.core.hosts import InvalidHost, normalise_host
+from aiwall.core.registry import default_policies_dir, load_registry
+from aiwall.core.rules import RulesFile
 
 _MAX_PORT = 65535
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from mitmproxy import connection, http
 
-from aiwall.decision import HostName, RequestInfo
-from aiwall.rules import Identity, Settings
+from aiwall.core.decision import HostName, RequestInfo
+from aiwall.core.rules import Identity, Settings
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from urllib.parse import urlsplit
 
-from aiwall.decision import HostName
+from aiwall.core.decision import HostName
 
 
 def url_names(url: str) -> tuple[tuple[HostName, ...], str]:

@@ -11,21 +11,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aiwall.card import card_for, render_text
-from aiwall.config import Config, load_config
-from aiwall.decision import Decision, RequestInfo
-from aiwall.diff import diff_registries
-from aiwall.discover import add_arguments as add_discover_arguments
-from aiwall.discover import run as run_discover
-from aiwall.pac import pac_for, proxy_argument
-from aiwall.policy import Product, VendorRecord
-from aiwall.registry import load_registry
-from aiwall.report import add_arguments as add_report_arguments
-from aiwall.report import run as run_report
-from aiwall.resolve import resolve_lines
-from aiwall.rules import RulesFile
-from aiwall.urls import url_names
-from aiwall.yamlsource import ConfigError
+from aiwall.analysis.discover import add_arguments as add_discover_arguments
+from aiwall.analysis.discover import run as run_discover
+from aiwall.analysis.report import add_arguments as add_report_arguments
+from aiwall.analysis.report import run as run_report
+from aiwall.analysis.resolve import resolve_lines
+from aiwall.cli.pac import pac_for, proxy_argument
+from aiwall.core.card import card_for, render_text
+from aiwall.core.config import Config, load_config
+from aiwall.core.decision import Decision, RequestInfo
+from aiwall.core.diff import diff_registries
+from aiwall.core.policy import Product, VendorRecord
+from aiwall.core.registry import load_registry
+from aiwall.core.rules import RulesFile
+from aiwall.core.urls import url_names
+from aiwall.core.yamlsource import ConfigError
 
 
 def default_rules_path() -> Path:
@@ -308,7 +308,7 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from aiwall.run import serve  # mitmproxy loads only for the proxy itself
+    from aiwall.proxy.run import serve  # mitmproxy loads only for the proxy itself
 
     rules = args.rules or default_rules_path()
     options: dict[str, str | int] = {
@@ -332,7 +332,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _schema(args: argparse.Namespace) -> int:
     if args.kind == "events":
-        from aiwall import eventdocs
+        from aiwall.telemetry import docs as eventdocs
 
         if args.markdown:
             print(eventdocs.markdown(), end="")

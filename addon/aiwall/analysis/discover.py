@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from aiwall import render
-from aiwall.config import Config
-from aiwall.decision import Decision, HostName, RequestInfo
-from aiwall.hostindex import HostEntry
-from aiwall.hosts import InvalidHost, normalise_host
-from aiwall.logformats import EXAMPLES, FORMATS, LogFormat, Tally, detect, shown
-from aiwall.policy import Product, VendorRecord
-from aiwall.registry import Registry
-from aiwall.rules import Action
+from aiwall.analysis import render
+from aiwall.analysis.logformats import EXAMPLES, FORMATS, LogFormat, Tally, detect, shown
+from aiwall.core.config import Config
+from aiwall.core.decision import Decision, HostName, RequestInfo
+from aiwall.core.hostindex import HostEntry
+from aiwall.core.hosts import InvalidHost, normalise_host
+from aiwall.core.policy import Product, VendorRecord
+from aiwall.core.registry import Registry
+from aiwall.core.rules import Action
 
 OUTPUT_FORMATS = ("text", "json", "html")
 _SAMPLE_LINES = 50  # lines read ahead to tell a file's format

@@ -23,8 +23,7 @@ from pathlib import Path
 from mitmproxy import connection, ctx, exceptions, http, tcp, tls
 from mitmproxy.addonmanager import Loader
 
-from aiwall import pages
-from aiwall.ack import (
+from aiwall.ack.tokens import (
     ACK_PATH,
     AckStore,
     InvalidToken,
@@ -34,11 +33,15 @@ from aiwall.ack import (
     open_ack_store,
     redeem,
 )
-from aiwall.config import Config, load_config
-from aiwall.decision import Decision, RequestInfo
-from aiwall.diff import diff_registries
-from aiwall.events import EventLog, RequestContext
-from aiwall.flows import (
+from aiwall.core.config import Config, load_config
+from aiwall.core.decision import Decision, RequestInfo
+from aiwall.core.diff import diff_registries
+from aiwall.core.policy import Kind
+from aiwall.core.registry import default_policies_dir
+from aiwall.core.rules import Action, Intercept
+from aiwall.core.yamlsource import ConfigError
+from aiwall.pages import answers as pages
+from aiwall.proxy.flows import (
     BodyHeaders,
     Client,
     authority,
@@ -49,12 +52,9 @@ from aiwall.flows import (
     request_names,
     request_path,
 )
-from aiwall.metrics import Metrics
-from aiwall.policy import Kind
-from aiwall.registry import default_policies_dir
-from aiwall.rules import Action, Intercept
-from aiwall.watch import Fingerprint, fingerprint
-from aiwall.yamlsource import ConfigError
+from aiwall.proxy.watch import Fingerprint, fingerprint
+from aiwall.telemetry.events import EventLog, RequestContext
+from aiwall.telemetry.metrics import Metrics
 
 logger = logging.getLogger("aiwall")
 

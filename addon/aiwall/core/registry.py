@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from aiwall.hostindex import HostEntry, HostIndex
-from aiwall.hosts import InvalidHost
-from aiwall.policy import UNKNOWN, Product, Training, VendorRecord
-from aiwall.yamlsource import ConfigError, Location, Problem, YamlDocument, load_yaml
+from aiwall.core.hostindex import HostEntry, HostIndex
+from aiwall.core.hosts import InvalidHost
+from aiwall.core.policy import UNKNOWN, Product, Training, VendorRecord
+from aiwall.core.yamlsource import ConfigError, Location, Problem, YamlDocument, load_yaml
 
 FACTS = ("training", "opt_out", "zero_retention", "dpa", "residency", "retention")
 

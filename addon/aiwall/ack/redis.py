@@ -12,7 +12,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from aiwall.ack import InvalidToken
+from aiwall.ack.tokens import InvalidToken
 
 logger = logging.getLogger("aiwall")
 

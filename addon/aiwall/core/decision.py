@@ -4,8 +4,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiwall.policy import Product, VendorRecord
-from aiwall.rules import Action, Rule
+from aiwall.core.policy import Product, VendorRecord
+from aiwall.core.rules import Action, Rule
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from aiwall.engine import Engine
-from aiwall.hostindex import HostEntry
-from aiwall.hosts import InvalidHost
-from aiwall.registry import Registry, load_registry, registry_warnings
-from aiwall.rules import RulesFile
-from aiwall.yamlsource import ConfigError, Problem, YamlDocument, load_yaml
+from aiwall.core.engine import Engine
+from aiwall.core.hostindex import HostEntry
+from aiwall.core.hosts import InvalidHost
+from aiwall.core.registry import Registry, load_registry, registry_warnings
+from aiwall.core.rules import RulesFile
+from aiwall.core.yamlsource import ConfigError, Problem, YamlDocument, load_yaml
 
 
 @dataclass(frozen=True)

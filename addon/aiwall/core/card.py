@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from aiwall.policy import OPEN_ENDED, UNKNOWN, Kind, OptOut, Product, Training, VendorRecord
+from aiwall.core.policy import OPEN_ENDED, UNKNOWN, Kind, OptOut, Product, Training, VendorRecord
 
 KIND_LABELS = {
     Kind.CHAT_ASSISTANT: "AI chat assistant",

@@ -373,7 +373,7 @@ def open_ack_store(spec: str) -> AckStore:
     if spec == "memory":
         return MemoryAckStore()
     if spec.startswith(("redis://", "rediss://", "unix://")):
-        from aiwall.redis_store import RedisAckStore, redacted  # only those who use it need it
+        from aiwall.ack.redis import RedisAckStore, redacted  # only those who use it need it
 
         try:
             return RedisAckStore(spec)

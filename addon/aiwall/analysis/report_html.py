@@ -1,15 +1,16 @@
 """`aiwall report --format html`: the report document as one self-contained page.
 
-Built from the JSON document (`aiwall.report`) with the shared pieces of `aiwall.render`: no
-script, no external resource, a strict CSP, every value escaped. What a person sees first: the
-totals, the decisions over time, the top vendors and the share of each action; then shadow-rule
-impact, acknowledgements with their justifications, stale records, rules, users and groups.
+Built from the JSON document (`aiwall.analysis.report`) with the shared pieces of
+`aiwall.analysis.render`: no script, no external resource, a strict CSP, every value escaped.
+What a person sees first: the totals, the decisions over time, the top vendors and the share
+of each action; then shadow-rule impact, acknowledgements with their justifications, stale
+records, rules, users and groups.
 """
 
 from datetime import datetime
 from typing import Any
 
-from aiwall.render import (
+from aiwall.analysis.render import (
     ACTION_SERIES,
     Safe,
     Series,

@@ -3,8 +3,8 @@
 from collections.abc import Iterator
 from typing import Any
 
-from aiwall.policy import VendorRecord
-from aiwall.registry import Registry
+from aiwall.core.policy import VendorRecord
+from aiwall.core.registry import Registry
 
 _SHOWN = 240  # characters of a changed value shown on its line
 

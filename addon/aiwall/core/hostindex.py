@@ -6,7 +6,7 @@ name's length, never on how many entries the index holds.
 
 from dataclasses import dataclass
 
-from aiwall.hosts import normalise_host
+from aiwall.core.hosts import normalise_host
 
 
 @dataclass(frozen=True)

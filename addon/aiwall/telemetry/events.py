@@ -36,10 +36,10 @@ from typing import Any, NamedTuple, TextIO
 import structlog
 from structlog.typing import EventDict, FilteringBoundLogger, WrappedLogger
 
-from aiwall.decision import Decision
-from aiwall.rules import Action
+from aiwall.core.decision import Decision
+from aiwall.core.rules import Action
 
-EVENT_SCHEMA_PATH = Path(str(importlib.resources.files("aiwall") / "events.schema.json"))
+EVENT_SCHEMA_PATH = Path(str(importlib.resources.files("aiwall.telemetry") / "events.schema.json"))
 ECS_VERSION = "8.11.0"
 MAX_STRING = 2048
 MAX_JUSTIFICATION = 1000

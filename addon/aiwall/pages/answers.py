@@ -42,11 +42,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
 
-from aiwall.ack import ACK_PATH
-from aiwall.card import Card, card_for
-from aiwall.decision import Decision
-from aiwall.policy import Product, Training
-from aiwall.rules import Action, Alternative
+from aiwall.ack.tokens import ACK_PATH
+from aiwall.core.card import Card, card_for
+from aiwall.core.decision import Decision
+from aiwall.core.policy import Product, Training
+from aiwall.core.rules import Action, Alternative
 
 _CSP = (
     "default-src 'none'; style-src 'nonce-{nonce}'; img-src data:; form-action 'self'; "

@@ -94,8 +94,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from aiwall.durations import parse_duration
-from aiwall.render import number, text_bar, text_table
+from aiwall.analysis.render import number, text_bar, text_table
+from aiwall.core.durations import parse_duration
 
 ACTIONS = ("block", "warn", "log", "allow")  # strictest first, the order of every `actions`
 _STRICTNESS = {"allow": 0, "log": 1, "warn": 2, "block": 3}
@@ -159,8 +159,8 @@ class Groups:
 
     @classmethod
     def from_rules(cls, path: Path) -> "Groups":
-        from aiwall.rules import RulesFile
-        from aiwall.yamlsource import load_yaml
+        from aiwall.core.rules import RulesFile
+        from aiwall.core.yamlsource import load_yaml
 
         rules = load_yaml(path).validate(RulesFile)
         return cls({name: (frozenset(g.users), g.networks) for name, g in rules.groups.items()})
@@ -1102,7 +1102,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     if args.format == "html":
-        from aiwall.report_html import render_html
+        from aiwall.analysis.report_html import render_html
 
         text = render_html(doc)
     else:

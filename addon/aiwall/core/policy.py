@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from aiwall.durations import parse_duration
-from aiwall.regions import check_region
+from aiwall.core.durations import parse_duration
+from aiwall.core.regions import check_region
 
 IDENTIFIER = r"^[a-z0-9][a-z0-9_-]*$"
 OPEN_ENDED = "open-ended"

@@ -1,0 +1,1 @@
+"""Tools for analysts and operators: report, discover, resolve and their renderers."""

@@ -1,0 +1,1 @@
+"""The answers employees see: block, warn and error pages and JSON errors."""
