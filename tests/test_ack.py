@@ -1,27 +1,27 @@
 """Acknowledgement tokens and stores: only the token the proxy issued, once, for its user."""
 
+import asyncio
 import base64
 import dataclasses
-import functools
 import inspect
 import json
 import string
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 
 import pytest
+from aiwall.ack.errors import AckError, InvalidToken, JustificationRequired, StoreUnavailable
+from aiwall.ack.store import MemoryAckStore
 from aiwall.ack.tokens import (
     ACK_PATH,
     MAX_JUSTIFICATION_CHARS,
     MAX_TOKEN_CHARS,
     AckClaim,
-    InvalidToken,
-    JustificationRequired,
-    MemoryAckStore,
     TokenSigner,
     kept_justification,
     redeem,
+    visible_characters,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -32,6 +32,7 @@ NOW = 1_800_000_000.0
 LIFETIME = 900
 ALICE = "user:alice"
 VENDOR = "deepseek"
+RULE = "warn-deepseek"
 RETURN_URL = "https://chat.deepseek.com/a/chat/s/42?mode=r1#latest"
 TOKEN_ALPHABET = string.ascii_letters + string.digits + "-_."
 GOOD_JUSTIFICATION = "Translating a public press release"
@@ -91,6 +92,10 @@ def with_payload(token: str, fields: dict[str, object]) -> str:
     return f"{payload}.{token.partition('.')[2]}"
 
 
+def run[T](awaitable: Coroutine[object, object, T]) -> T:
+    return asyncio.run(awaitable)
+
+
 def reason_of(call: Callable[[], object]) -> str:
     with pytest.raises(InvalidToken) as refused:
         call()
@@ -107,7 +112,7 @@ def test_ack_path_is_the_reserved_well_known_path() -> None:
 def test_issued_token_verifies_to_the_claim_it_was_issued_with(signer: TokenSigner) -> None:
     token = issue(signer, require_justification=True, ttl_seconds=8 * 3600)
 
-    claim = signer.verify(token, identity=ALICE, vendor=VENDOR)
+    claim = signer.verify(token, identity=ALICE, vendor=VENDOR, rule=RULE)
 
     assert claim == AckClaim(
         identity=ALICE,
@@ -153,14 +158,14 @@ def test_each_token_has_its_own_nonce(signer: TokenSigner) -> None:
     ],
 )
 def test_forged_token_is_refused(signer: TokenSigner, forged: str) -> None:
-    assert reason_of(lambda: signer.verify(forged, identity=ALICE, vendor=VENDOR))
+    assert reason_of(lambda: signer.verify(forged, identity=ALICE, vendor=VENDOR, rule=RULE))
 
 
 def test_token_with_a_random_signature_is_refused(signer: TokenSigner) -> None:
     payload = issue(signer).partition(".")[0]
     forged = payload + "." + base64.urlsafe_b64encode(bytes(range(32))).rstrip(b"=").decode()
 
-    assert reason_of(lambda: signer.verify(forged, identity=ALICE, vendor=VENDOR)) == (
+    assert reason_of(lambda: signer.verify(forged, identity=ALICE, vendor=VENDOR, rule=RULE)) == (
         "bad signature"
     )
 
@@ -181,9 +186,9 @@ def test_token_with_one_character_flipped_is_refused(signer: TokenSigner, where:
         "last": len(token) - 1,
     }[where]
 
-    assert reason_of(lambda: signer.verify(flip(token, index), identity=ALICE, vendor=VENDOR)) == (
-        "bad signature"
-    )
+    assert reason_of(
+        lambda: signer.verify(flip(token, index), identity=ALICE, vendor=VENDOR, rule=RULE)
+    ) == ("bad signature")
 
 
 def test_every_single_character_substitution_is_refused(signer: TokenSigner) -> None:
@@ -193,7 +198,7 @@ def test_every_single_character_substitution_is_refused(signer: TokenSigner) -> 
         for replacement in TOKEN_ALPHABET.replace(original, ""):
             mutated = token[:index] + replacement + token[index + 1 :]
             with pytest.raises(InvalidToken):
-                signer.verify(mutated, identity=ALICE, vendor=VENDOR)
+                signer.verify(mutated, identity=ALICE, vendor=VENDOR, rule=RULE)
 
 
 def test_payloads_swapped_between_two_tokens_are_refused(signer: TokenSigner) -> None:
@@ -204,11 +209,13 @@ def test_payloads_swapped_between_two_tokens_are_refused(signer: TokenSigner) ->
 
     assert reason_of(
         lambda: signer.verify(
-            f"{bob_payload}.{alice_signature}", identity="user:bob", vendor=VENDOR
+            f"{bob_payload}.{alice_signature}", identity="user:bob", vendor=VENDOR, rule=RULE
         )
     ) == ("bad signature")
     assert reason_of(
-        lambda: signer.verify(f"{alice_payload}.{bob_signature}", identity=ALICE, vendor=VENDOR)
+        lambda: signer.verify(
+            f"{alice_payload}.{bob_signature}", identity=ALICE, vendor=VENDOR, rule=RULE
+        )
     ) == ("bad signature")
 
 
@@ -230,7 +237,7 @@ def test_token_with_an_edited_claim_is_refused(
     token = issue(signer)
     edited = with_payload(token, payload_of(token) | change)
 
-    assert reason_of(lambda: signer.verify(edited, identity=ALICE, vendor=VENDOR)) == (
+    assert reason_of(lambda: signer.verify(edited, identity=ALICE, vendor=VENDOR, rule=RULE)) == (
         "bad signature"
     )
 
@@ -239,7 +246,9 @@ def test_token_from_a_signer_with_another_secret_is_refused(wall: FakeClock) -> 
     token = issue(TokenSigner(OTHER_SECRET, clock=wall))
 
     assert reason_of(
-        lambda: TokenSigner(SECRET, clock=wall).verify(token, identity=ALICE, vendor=VENDOR)
+        lambda: TokenSigner(SECRET, clock=wall).verify(
+            token, identity=ALICE, vendor=VENDOR, rule=RULE
+        )
     ) == ("bad signature")
 
 
@@ -247,14 +256,16 @@ def test_random_secrets_differ_between_signers() -> None:
     token = issue(TokenSigner.with_random_secret())
 
     assert reason_of(
-        lambda: TokenSigner.with_random_secret().verify(token, identity=ALICE, vendor=VENDOR)
+        lambda: TokenSigner.with_random_secret().verify(
+            token, identity=ALICE, vendor=VENDOR, rule=RULE
+        )
     ) == ("bad signature")
 
 
 def test_token_verifies_on_another_instance_with_the_same_secret(wall: FakeClock) -> None:
     token = issue(TokenSigner(SECRET, clock=wall))
 
-    claim = TokenSigner(SECRET, clock=wall).verify(token, identity=ALICE, vendor=VENDOR)
+    claim = TokenSigner(SECRET, clock=wall).verify(token, identity=ALICE, vendor=VENDOR, rule=RULE)
 
     assert claim.return_url == RETURN_URL
 
@@ -263,15 +274,18 @@ def test_token_is_accepted_until_it_expires(signer: TokenSigner, wall: FakeClock
     token = issue(signer)
 
     wall.now = NOW + LIFETIME - 0.001
-    assert signer.verify(token, identity=ALICE, vendor=VENDOR).expires == NOW + LIFETIME
+    assert signer.verify(token, identity=ALICE, vendor=VENDOR, rule=RULE).expires == NOW + LIFETIME
     wall.now = NOW + LIFETIME
-    assert reason_of(lambda: signer.verify(token, identity=ALICE, vendor=VENDOR)) == "expired"
+    assert (
+        reason_of(lambda: signer.verify(token, identity=ALICE, vendor=VENDOR, rule=RULE))
+        == "expired"
+    )
 
 
 def test_token_issued_to_another_user_is_refused(signer: TokenSigner) -> None:
     token = issue(signer, identity="user:bob")
 
-    assert reason_of(lambda: signer.verify(token, identity=ALICE, vendor=VENDOR)) == (
+    assert reason_of(lambda: signer.verify(token, identity=ALICE, vendor=VENDOR, rule=RULE)) == (
         "issued to another identity"
     )
 
@@ -279,13 +293,15 @@ def test_token_issued_to_another_user_is_refused(signer: TokenSigner) -> None:
 def test_token_issued_to_an_ip_is_refused_for_a_user_with_that_ip(signer: TokenSigner) -> None:
     token = issue(signer, identity="ip:10.0.0.7")
 
-    assert reason_of(lambda: signer.verify(token, identity="user:10.0.0.7", vendor=VENDOR))
+    assert reason_of(
+        lambda: signer.verify(token, identity="user:10.0.0.7", vendor=VENDOR, rule=RULE)
+    )
 
 
 def test_token_for_another_vendor_is_refused(signer: TokenSigner) -> None:
     token = issue(signer, vendor="openai")
 
-    assert reason_of(lambda: signer.verify(token, identity=ALICE, vendor=VENDOR)) == (
+    assert reason_of(lambda: signer.verify(token, identity=ALICE, vendor=VENDOR, rule=RULE)) == (
         "issued for another vendor"
     )
 
@@ -294,7 +310,10 @@ def test_token_over_4_kb_is_refused_before_decoding(signer: TokenSigner) -> None
     token = issue(signer)
     padded = token + "A" * (MAX_TOKEN_CHARS + 1 - len(token))
 
-    assert reason_of(lambda: signer.verify(padded, identity=ALICE, vendor=VENDOR)) == "too long"
+    assert (
+        reason_of(lambda: signer.verify(padded, identity=ALICE, vendor=VENDOR, rule=RULE))
+        == "too long"
+    )
 
 
 def test_return_url_too_long_for_a_token_is_refused_at_issue(signer: TokenSigner) -> None:
@@ -372,7 +391,7 @@ def test_return_url_that_is_not_absolute_http_is_refused_at_issue(
     ],
 )
 def test_absolute_http_return_url_is_accepted(signer: TokenSigner, url: str) -> None:
-    claim = signer.verify(issue(signer, return_url=url), identity=ALICE, vendor=VENDOR)
+    claim = signer.verify(issue(signer, return_url=url), identity=ALICE, vendor=VENDOR, rule=RULE)
 
     assert claim.return_url == url
 
@@ -384,7 +403,9 @@ def test_look_alike_return_url_is_bound_to_the_token(
     look_alike = "https://chat.deepseek.com.evil.com/"
     token = issue(signer, return_url=look_alike)
 
-    claim = redeem(signer, store, token, identity=ALICE, vendor=VENDOR, justification="")
+    claim = run(
+        redeem(signer, store, token, identity=ALICE, vendor=VENDOR, rule=RULE, justification="")
+    )
 
     assert claim.return_url == look_alike
 
@@ -392,7 +413,15 @@ def test_look_alike_return_url_is_bound_to_the_token(
 def test_redeem_takes_no_url_from_the_request() -> None:
     parameters = set(inspect.signature(redeem).parameters)
 
-    assert parameters == {"signer", "store", "token", "identity", "vendor", "justification"}
+    assert parameters == {
+        "signer",
+        "store",
+        "token",
+        "identity",
+        "vendor",
+        "rule",
+        "justification",
+    }
 
 
 def test_token_with_its_return_url_edited_is_refused(
@@ -402,18 +431,22 @@ def test_token_with_its_return_url_edited_is_refused(
     edited = with_payload(token, payload_of(token) | {"return_url": "https://evil.com/"})
 
     assert reason_of(
-        lambda: redeem(signer, store, edited, identity=ALICE, vendor=VENDOR, justification="")
+        lambda: run(
+            redeem(
+                signer, store, edited, identity=ALICE, vendor=VENDOR, rule=RULE, justification=""
+            )
+        )
     )
-    assert not store.is_acknowledged(ALICE, VENDOR)
+    assert not run(store.is_acknowledged(ALICE, VENDOR, RULE))
 
 
 def test_signed_token_with_an_unsafe_return_url_is_still_refused(signer: TokenSigner) -> None:
     # Defence in depth: should an unsafe URL ever be signed, it never becomes a redirect.
-    claim = signer.verify(issue(signer), identity=ALICE, vendor=VENDOR)
+    claim = signer.verify(issue(signer), identity=ALICE, vendor=VENDOR, rule=RULE)
     fields = {**dataclasses.asdict(claim), "return_url": "//evil.com"}
     token = signer._seal(fields)
 
-    assert reason_of(lambda: signer.verify(token, identity=ALICE, vendor=VENDOR)) == (
+    assert reason_of(lambda: signer.verify(token, identity=ALICE, vendor=VENDOR, rule=RULE)) == (
         "return URL is not an absolute http(s) URL"
     )
 
@@ -433,17 +466,23 @@ def test_signed_token_with_an_unsafe_return_url_is_still_refused(signer: TokenSi
 def test_signed_payload_of_the_wrong_shape_is_refused(
     signer: TokenSigner, change: dict[str, object]
 ) -> None:
-    claim = signer.verify(issue(signer), identity=ALICE, vendor=VENDOR)
+    claim = signer.verify(issue(signer), identity=ALICE, vendor=VENDOR, rule=RULE)
     token = signer._seal({**dataclasses.asdict(claim), **change})
 
-    assert reason_of(lambda: signer.verify(token, identity=ALICE, vendor=VENDOR)) == "malformed"
+    assert (
+        reason_of(lambda: signer.verify(token, identity=ALICE, vendor=VENDOR, rule=RULE))
+        == "malformed"
+    )
 
 
 @pytest.mark.parametrize("fields", [[], "text", {}])
 def test_signed_payload_that_is_no_claim_is_refused(signer: TokenSigner, fields: object) -> None:
     token = signer._seal(fields)  # type: ignore[arg-type]
 
-    assert reason_of(lambda: signer.verify(token, identity=ALICE, vendor=VENDOR)) == "malformed"
+    assert (
+        reason_of(lambda: signer.verify(token, identity=ALICE, vendor=VENDOR, rule=RULE))
+        == "malformed"
+    )
 
 
 # Redeeming: single use, justification, nothing recorded on failure
@@ -454,20 +493,24 @@ def test_redeem_records_the_acknowledgement_and_returns_the_claim(
 ) -> None:
     token = issue(signer)
 
-    claim = redeem(signer, store, token, identity=ALICE, vendor=VENDOR, justification="")
+    claim = run(
+        redeem(signer, store, token, identity=ALICE, vendor=VENDOR, rule=RULE, justification="")
+    )
 
-    assert claim == signer.verify(token, identity=ALICE, vendor=VENDOR)
-    assert store.is_acknowledged(ALICE, VENDOR)
-    assert not store.is_acknowledged("user:bob", VENDOR)
-    assert not store.is_acknowledged(ALICE, "openai")
+    assert claim == signer.verify(token, identity=ALICE, vendor=VENDOR, rule=RULE)
+    assert run(store.is_acknowledged(ALICE, VENDOR, RULE))
+    assert not run(store.is_acknowledged("user:bob", VENDOR, RULE))
+    assert not run(store.is_acknowledged(ALICE, "openai", RULE))
 
 
 def test_replayed_token_is_refused(signer: TokenSigner, store: MemoryAckStore) -> None:
     token = issue(signer)
-    redeem(signer, store, token, identity=ALICE, vendor=VENDOR, justification="")
+    run(redeem(signer, store, token, identity=ALICE, vendor=VENDOR, rule=RULE, justification=""))
 
     assert reason_of(
-        lambda: redeem(signer, store, token, identity=ALICE, vendor=VENDOR, justification="")
+        lambda: run(
+            redeem(signer, store, token, identity=ALICE, vendor=VENDOR, rule=RULE, justification="")
+        )
     ) == ("replayed")
 
 
@@ -476,30 +519,34 @@ def test_replay_on_another_instance_sharing_the_store_is_refused(
 ) -> None:
     first, second = TokenSigner(SECRET, clock=wall), TokenSigner(SECRET, clock=wall)
     token = issue(first)
-    redeem(second, store, token, identity=ALICE, vendor=VENDOR, justification="")
+    run(redeem(second, store, token, identity=ALICE, vendor=VENDOR, rule=RULE, justification=""))
 
     assert reason_of(
-        lambda: redeem(first, store, token, identity=ALICE, vendor=VENDOR, justification="")
+        lambda: run(
+            redeem(first, store, token, identity=ALICE, vendor=VENDOR, rule=RULE, justification="")
+        )
     ) == ("replayed")
 
 
 def test_nonce_is_spent_once(store: MemoryAckStore) -> None:
-    assert store.use_nonce("n1", 60) is True
-    assert store.use_nonce("n1", 60) is False
-    assert store.use_nonce("n2", 60) is True
+    assert run(store.use_nonce("n1", 60)) is True
+    assert run(store.use_nonce("n1", 60)) is False
+    assert run(store.use_nonce("n2", 60)) is True
 
 
 def test_nonce_is_remembered_until_its_token_expires_on_every_clock(
     signer: TokenSigner, store: MemoryAckStore, monotonic: FakeClock
 ) -> None:
     token = issue(signer)
-    redeem(signer, store, token, identity=ALICE, vendor=VENDOR, justification="")
+    run(redeem(signer, store, token, identity=ALICE, vendor=VENDOR, rule=RULE, justification=""))
 
     # Another instance whose wall clock is a few minutes behind still accepts the token.
     monotonic.now += LIFETIME + 240
     behind = TokenSigner(SECRET, clock=FakeClock(NOW + LIFETIME - 1))
     assert reason_of(
-        lambda: redeem(behind, store, token, identity=ALICE, vendor=VENDOR, justification="")
+        lambda: run(
+            redeem(behind, store, token, identity=ALICE, vendor=VENDOR, rule=RULE, justification="")
+        )
     ) == ("replayed")
 
 
@@ -509,12 +556,22 @@ def test_failed_redeem_records_nothing_and_spends_nothing(
     token = issue(signer)
 
     assert reason_of(
-        lambda: redeem(signer, store, token, identity="user:bob", vendor=VENDOR, justification="")
+        lambda: run(
+            redeem(
+                signer,
+                store,
+                token,
+                identity="user:bob",
+                vendor=VENDOR,
+                rule=RULE,
+                justification="",
+            )
+        )
     )
-    assert not store.is_acknowledged("user:bob", VENDOR)
-    assert not store.is_acknowledged(ALICE, VENDOR)
-    redeem(signer, store, token, identity=ALICE, vendor=VENDOR, justification="")
-    assert store.is_acknowledged(ALICE, VENDOR)
+    assert not run(store.is_acknowledged("user:bob", VENDOR, RULE))
+    assert not run(store.is_acknowledged(ALICE, VENDOR, RULE))
+    run(redeem(signer, store, token, identity=ALICE, vendor=VENDOR, rule=RULE, justification=""))
+    assert run(store.is_acknowledged(ALICE, VENDOR, RULE))
 
 
 @pytest.mark.parametrize(
@@ -527,8 +584,18 @@ def test_missing_or_short_justification_is_refused_when_required(
     token = issue(signer, require_justification=True)
 
     with pytest.raises(JustificationRequired):
-        redeem(signer, store, token, identity=ALICE, vendor=VENDOR, justification=justification)
-    assert not store.is_acknowledged(ALICE, VENDOR)
+        run(
+            redeem(
+                signer,
+                store,
+                token,
+                identity=ALICE,
+                vendor=VENDOR,
+                rule=RULE,
+                justification=justification,
+            )
+        )
+    assert not run(store.is_acknowledged(ALICE, VENDOR, RULE))
 
 
 def test_token_refused_for_its_justification_works_once_it_is_given(
@@ -536,11 +603,25 @@ def test_token_refused_for_its_justification_works_once_it_is_given(
 ) -> None:
     token = issue(signer, require_justification=True)
     with pytest.raises(JustificationRequired):
-        redeem(signer, store, token, identity=ALICE, vendor=VENDOR, justification="x")
+        run(
+            redeem(
+                signer, store, token, identity=ALICE, vendor=VENDOR, rule=RULE, justification="x"
+            )
+        )
 
-    redeem(signer, store, token, identity=ALICE, vendor=VENDOR, justification=GOOD_JUSTIFICATION)
+    run(
+        redeem(
+            signer,
+            store,
+            token,
+            identity=ALICE,
+            vendor=VENDOR,
+            rule=RULE,
+            justification=GOOD_JUSTIFICATION,
+        )
+    )
 
-    assert store.is_acknowledged(ALICE, VENDOR)
+    assert run(store.is_acknowledged(ALICE, VENDOR, RULE))
 
 
 @pytest.mark.parametrize("justification", ["0123456789", "  a b c d e f g h i j  ", "é" * 10])
@@ -549,17 +630,31 @@ def test_ten_visible_characters_are_a_justification(
 ) -> None:
     token = issue(signer, require_justification=True)
 
-    redeem(signer, store, token, identity=ALICE, vendor=VENDOR, justification=justification)
+    run(
+        redeem(
+            signer,
+            store,
+            token,
+            identity=ALICE,
+            vendor=VENDOR,
+            rule=RULE,
+            justification=justification,
+        )
+    )
 
-    assert store.is_acknowledged(ALICE, VENDOR)
+    assert run(store.is_acknowledged(ALICE, VENDOR, RULE))
 
 
 def test_justification_is_not_needed_when_the_rule_does_not_ask(
     signer: TokenSigner, store: MemoryAckStore
 ) -> None:
-    redeem(signer, store, issue(signer), identity=ALICE, vendor=VENDOR, justification="")
+    run(
+        redeem(
+            signer, store, issue(signer), identity=ALICE, vendor=VENDOR, rule=RULE, justification=""
+        )
+    )
 
-    assert store.is_acknowledged(ALICE, VENDOR)
+    assert run(store.is_acknowledged(ALICE, VENDOR, RULE))
 
 
 def test_long_justification_is_accepted_and_truncated(
@@ -567,13 +662,16 @@ def test_long_justification_is_accepted_and_truncated(
 ) -> None:
     long = "  " + "why " * 1000
 
-    redeem(
-        signer,
-        store,
-        issue(signer, require_justification=True),
-        identity=ALICE,
-        vendor=VENDOR,
-        justification=long,
+    run(
+        redeem(
+            signer,
+            store,
+            issue(signer, require_justification=True),
+            identity=ALICE,
+            vendor=VENDOR,
+            rule=RULE,
+            justification=long,
+        )
     )
 
     kept = kept_justification(long)
@@ -589,14 +687,20 @@ def test_justification_is_checked_on_what_is_kept(
     token = issue(signer, require_justification=True)
 
     with pytest.raises(JustificationRequired):
-        redeem(signer, store, token, identity=ALICE, vendor=VENDOR, justification=padded)
+        run(
+            redeem(
+                signer, store, token, identity=ALICE, vendor=VENDOR, rule=RULE, justification=padded
+            )
+        )
 
 
 def test_racing_redeems_of_one_token_succeed_once(signer: TokenSigner) -> None:
     store = MemoryAckStore()
     token = issue(signer)
     outcomes = race(
-        lambda: redeem(signer, store, token, identity=ALICE, vendor=VENDOR, justification="")
+        lambda: run(
+            redeem(signer, store, token, identity=ALICE, vendor=VENDOR, rule=RULE, justification="")
+        )
     )
 
     assert sum(isinstance(outcome, AckClaim) for outcome in outcomes) == 1
@@ -609,61 +713,66 @@ def test_racing_redeems_of_one_token_succeed_once(signer: TokenSigner) -> None:
 
 
 def test_acknowledgement_expires_after_its_ttl(store: MemoryAckStore, monotonic: FakeClock) -> None:
-    store.acknowledge(ALICE, VENDOR, 3600)
+    run(store.acknowledge(ALICE, VENDOR, RULE, 3600))
 
     monotonic.now += 3599
-    assert store.is_acknowledged(ALICE, VENDOR)
+    assert run(store.is_acknowledged(ALICE, VENDOR, RULE))
     monotonic.now += 1
-    assert not store.is_acknowledged(ALICE, VENDOR)
+    assert not run(store.is_acknowledged(ALICE, VENDOR, RULE))
     assert len(store) == 0
 
 
 def test_redeemed_acknowledgement_lasts_the_rule_ttl(
     signer: TokenSigner, store: MemoryAckStore, monotonic: FakeClock
 ) -> None:
-    redeem(
-        signer,
-        store,
-        issue(signer, ttl_seconds=600),
-        identity=ALICE,
-        vendor=VENDOR,
-        justification="",
+    run(
+        redeem(
+            signer,
+            store,
+            issue(signer, ttl_seconds=600),
+            identity=ALICE,
+            vendor=VENDOR,
+            rule=RULE,
+            justification="",
+        )
     )
 
     monotonic.now += 599
-    assert store.is_acknowledged(ALICE, VENDOR)
+    assert run(store.is_acknowledged(ALICE, VENDOR, RULE))
     monotonic.now += 1
-    assert not store.is_acknowledged(ALICE, VENDOR)
+    assert not run(store.is_acknowledged(ALICE, VENDOR, RULE))
 
 
 def test_acknowledging_again_restarts_the_ttl(store: MemoryAckStore, monotonic: FakeClock) -> None:
-    store.acknowledge(ALICE, VENDOR, 100)
+    run(store.acknowledge(ALICE, VENDOR, RULE, 100))
     monotonic.now += 90
-    store.acknowledge(ALICE, VENDOR, 100)
+    run(store.acknowledge(ALICE, VENDOR, RULE, 100))
     monotonic.now += 90
 
-    assert store.is_acknowledged(ALICE, VENDOR)
+    assert run(store.is_acknowledged(ALICE, VENDOR, RULE))
     assert len(store) == 1
 
 
 def test_spent_nonce_is_forgotten_after_its_ttl(
     store: MemoryAckStore, monotonic: FakeClock
 ) -> None:
-    store.use_nonce("n", 60)
+    run(store.use_nonce("n", 60))
     monotonic.now += 60
 
-    assert store.use_nonce("n", 60) is True
+    assert run(store.use_nonce("n", 60)) is True
 
 
 def test_store_holds_at_most_max_entries_acknowledgements(monotonic: FakeClock) -> None:
     store = MemoryAckStore(max_entries=100, clock=monotonic)
 
     for number in range(150):
-        store.acknowledge(f"user:{number}", VENDOR, 3600)
+        run(store.acknowledge(f"user:{number}", VENDOR, RULE, 3600))
 
     assert len(store) == 100
-    assert not store.is_acknowledged("user:49", VENDOR)
-    assert all(store.is_acknowledged(f"user:{number}", VENDOR) for number in range(50, 150))
+    assert not run(store.is_acknowledged("user:49", VENDOR, RULE))
+    assert all(
+        run(store.is_acknowledged(f"user:{number}", VENDOR, RULE)) for number in range(50, 150)
+    )
 
 
 NAMES_BY_AGE = ["oldest", "short", "third", "fourth", "fifth"]
@@ -671,17 +780,17 @@ NAMES_BY_AGE = ["oldest", "short", "third", "fourth", "fifth"]
 
 def test_full_store_evicts_expired_before_oldest(monotonic: FakeClock) -> None:
     store = MemoryAckStore(max_entries=3, clock=monotonic)
-    store.acknowledge("user:oldest", VENDOR, 1000)
-    store.acknowledge("user:short", VENDOR, 10)
-    store.acknowledge("user:third", VENDOR, 1000)
+    run(store.acknowledge("user:oldest", VENDOR, RULE, 1000))
+    run(store.acknowledge("user:short", VENDOR, RULE, 10))
+    run(store.acknowledge("user:third", VENDOR, RULE, 1000))
     monotonic.now += 20
 
-    store.acknowledge("user:fourth", VENDOR, 1000)
-    assert store.is_acknowledged("user:oldest", VENDOR)
+    run(store.acknowledge("user:fourth", VENDOR, RULE, 1000))
+    assert run(store.is_acknowledged("user:oldest", VENDOR, RULE))
     assert len(store) == 3
 
-    store.acknowledge("user:fifth", VENDOR, 1000)
-    held = [store.is_acknowledged(f"user:{name}", VENDOR) for name in NAMES_BY_AGE]
+    run(store.acknowledge("user:fifth", VENDOR, RULE, 1000))
+    held = [run(store.is_acknowledged(f"user:{name}", VENDOR, RULE)) for name in NAMES_BY_AGE]
     assert held == [False, False, True, True, True]
 
 
@@ -690,7 +799,7 @@ def test_store_holds_at_most_max_entries_nonces(monotonic: FakeClock) -> None:
 
     for number in range(250):
         monotonic.now += 1
-        assert store.use_nonce(f"n{number}", 10_000)
+        assert run(store.use_nonce(f"n{number}", 10_000))
 
     assert len(store._spent_nonces) == 100
     assert len(store) == 0
@@ -698,25 +807,25 @@ def test_store_holds_at_most_max_entries_nonces(monotonic: FakeClock) -> None:
 
 def test_nonce_evicted_before_it_expires_cannot_be_replayed(monotonic: FakeClock) -> None:
     store = MemoryAckStore(max_entries=2, clock=monotonic)
-    store.use_nonce("first", 100)
-    store.use_nonce("second", 100)
+    run(store.use_nonce("first", 100))
+    run(store.use_nonce("second", 100))
     monotonic.now += 5
-    store.use_nonce("third", 100)  # evicts "first", which would live until 1100
+    run(store.use_nonce("third", 100))  # evicts "first", which would live until 1100
 
-    assert store.use_nonce("first", 95) is False
-    assert store.use_nonce("first", 96) is False
+    assert run(store.use_nonce("first", 95)) is False
+    assert run(store.use_nonce("first", 96)) is False
     monotonic.now += 5
-    assert store.use_nonce("fourth", 100) is True
+    assert run(store.use_nonce("fourth", 100)) is True
 
 
 def test_refreshing_one_acknowledgement_keeps_memory_bounded(monotonic: FakeClock) -> None:
     small = MemoryAckStore(max_entries=4, clock=monotonic)
 
     for _ in range(1000):
-        small.acknowledge(ALICE, VENDOR, 3600)
+        run(small.acknowledge(ALICE, VENDOR, RULE, 3600))
 
     assert len(small._acknowledgements._soonest) <= 2 * 4 + 1
-    assert small.is_acknowledged(ALICE, VENDOR)
+    assert run(small.is_acknowledged(ALICE, VENDOR, RULE))
 
 
 def test_store_needs_room_for_one_entry() -> None:
@@ -762,9 +871,10 @@ def test_racing_threads_spend_a_nonce_exactly_once(monotonic: FakeClock) -> None
         # A thousand nonces expire just before the race: the first thread to spend drops them,
         # which gives the others time to slip in if spending were not atomic.
         for filler in range(1000):
-            store.use_nonce(f"filler {round_number} {filler}", 1)
+            run(store.use_nonce(f"filler {round_number} {filler}", 1))
         monotonic.now += 2
-        outcomes = race(functools.partial(store.use_nonce, f"raced {round_number}", 60))
+        nonce = f"raced {round_number}"
+        outcomes = race(lambda nonce=nonce: run(store.use_nonce(nonce, 60)))
         assert sorted(outcomes, key=bool) == [False] * 7 + [True]
 
 
@@ -773,7 +883,7 @@ def test_racing_threads_spend_a_nonce_exactly_once(monotonic: FakeClock) -> None
 
 PROPERTY_SIGNER = TokenSigner(SECRET, LIFETIME, clock=lambda: NOW)
 PROPERTY_TOKEN = issue(PROPERTY_SIGNER)
-PROPERTY_CLAIM = PROPERTY_SIGNER.verify(PROPERTY_TOKEN, identity=ALICE, vendor=VENDOR)
+PROPERTY_CLAIM = PROPERTY_SIGNER.verify(PROPERTY_TOKEN, identity=ALICE, vendor=VENDOR, rule=RULE)
 token_characters = st.one_of(st.sampled_from(TOKEN_ALPHABET + "="), st.characters())
 
 
@@ -788,7 +898,7 @@ def test_mutated_token_is_refused_or_yields_exactly_the_original_claim(
     mutated = PROPERTY_TOKEN[:index] + inserted + PROPERTY_TOKEN[index + replaced :]
 
     try:
-        claim = PROPERTY_SIGNER.verify(mutated, identity=ALICE, vendor=VENDOR)
+        claim = PROPERTY_SIGNER.verify(mutated, identity=ALICE, vendor=VENDOR, rule=RULE)
     except InvalidToken:
         return
     assert mutated == PROPERTY_TOKEN
@@ -806,4 +916,91 @@ def test_mutated_token_is_refused_or_yields_exactly_the_original_claim(
 )
 def test_verify_raises_only_invalid_token_for_any_text(text: str) -> None:
     with pytest.raises(InvalidToken):
-        PROPERTY_SIGNER.verify(text, identity=ALICE, vendor=VENDOR)
+        PROPERTY_SIGNER.verify(text, identity=ALICE, vendor=VENDOR, rule=RULE)
+
+
+# Bound to the rule, counted in visible characters, one error hierarchy
+
+
+def test_a_token_of_one_rule_does_not_acknowledge_another_rule_of_the_same_vendor(
+    signer: TokenSigner, store: MemoryAckStore
+) -> None:
+    lax = issue(signer, rule="warn-eight-hours", ttl_seconds=8 * 3600)
+
+    assert (
+        reason_of(
+            lambda: run(
+                redeem(
+                    signer,
+                    store,
+                    lax,
+                    identity=ALICE,
+                    vendor=VENDOR,
+                    rule="warn-privileged-material",
+                    justification="",
+                )
+            )
+        )
+        == "issued for another rule"
+    )
+    run(
+        redeem(
+            signer,
+            store,
+            lax,
+            identity=ALICE,
+            vendor=VENDOR,
+            rule="warn-eight-hours",
+            justification="",
+        )
+    )
+    assert run(store.is_acknowledged(ALICE, VENDOR, "warn-eight-hours"))
+    assert not run(store.is_acknowledged(ALICE, VENDOR, "warn-privileged-material"))
+
+
+@pytest.mark.parametrize(
+    "invisible",
+    [
+        "\u200b" * 12,  # zero-width spaces
+        "\u200b\u200c\u200d\u2060" * 4,  # zero-width (non-)joiners, word joiner
+        "\u202e\u2066\u2069\u202c" * 4,  # bidi overrides and isolates
+        "\ufeff" * 12,  # byte order marks
+        " \t\u3000\u00a0" * 4,  # spaces of every width
+        "ab\u200b\u200bcd\u200b\u200bef",  # six visible characters padded out to ten
+    ],
+)
+def test_a_justification_of_invisible_characters_is_too_short(
+    signer: TokenSigner, store: MemoryAckStore, invisible: str
+) -> None:
+    token = issue(signer, require_justification=True)
+
+    with pytest.raises(JustificationRequired):
+        run(
+            redeem(
+                signer,
+                store,
+                token,
+                identity=ALICE,
+                vendor=VENDOR,
+                rule=RULE,
+                justification=invisible,
+            )
+        )
+    assert not run(store.is_acknowledged(ALICE, VENDOR, RULE))
+
+
+@given(st.text(max_size=40))
+def test_visible_characters_never_count_format_or_space_characters(text: str) -> None:
+    import unicodedata
+
+    counted = visible_characters(text)
+    assert counted == sum(
+        1 for c in text if not c.isspace() and unicodedata.category(c) not in ("Cf", "Cc")
+    )
+    assert visible_characters(text + "\u200b\u202e ") == counted
+
+
+def test_a_store_outage_is_not_an_invalid_token() -> None:
+    assert issubclass(StoreUnavailable, AckError)
+    assert not issubclass(StoreUnavailable, InvalidToken)
+    assert StoreUnavailable().reason == "acknowledgement store unavailable"

@@ -292,8 +292,8 @@ def test_squid_access_log(test_config: Config) -> None:
             2,
             "2024-11-29T09:00:02Z",
             "2024-11-29T09:00:04Z",
-            "allow",
-            "allow-enterprise",
+            "warn",
+            "warn-anon-path",
         ),
         "usbot/api": (2, 1, "2024-11-29T09:00:01Z", "2024-11-29T09:00:09Z", "log", None),
         "euapi/api": (2, 1, "2024-11-29T09:00:04Z", "2024-11-29T09:00:05Z", "log", "log-eu"),
@@ -772,7 +772,8 @@ def test_html_report_in_chromium(chromium: Any, test_config: Config, tmp_path: P
         product: str(row[0]) for product, row in products(report).items()
     }  # one row per product, with its request count
     vendors_chart = page.locator('svg[data-chart="vendors"]')
-    assert vendors_chart.locator(".mark").count() == 4  # usbot: allow + log; cnchat; euapi
+    # usbot: warn (logged-out path) + log; cnchat; euapi — and allow for the tenant's own
+    assert vendors_chart.locator(".mark").count() == 5
     assert page.locator("img").count() == 0
     assert page.locator("main b").count() == 0
     assert "<img src=x onerror=alert(1)> <b>bold</b> x" in body

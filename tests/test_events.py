@@ -268,7 +268,8 @@ def test_outcome_is_failure_when_the_proxy_stopped_the_request(
     message: str,
 ) -> None:
     decision = decide(test_config, host, user=user)
-    events.decision(decision, context(user=user, acknowledged=acknowledged))
+    forwarded = outcome == "success"  # what the enforcement step reports, recorded as is
+    events.decision(decision, context(user=user, acknowledged=acknowledged, forwarded=forwarded))
     [event] = logged(log_path)
     assert event["event"]["outcome"] == outcome
     assert event["event"]["type"] == ["denied" if outcome == "failure" else "allowed"]

@@ -1,32 +1,22 @@
-"""The acknowledgement store that several aiwall instances share: one Redis."""
+"""The acknowledgement store that several aiwall instances share: one Redis, spoken to with
+redis-py's asyncio client so that a slow Redis never blocks mitmproxy's event loop."""
 
+import asyncio
 import hashlib
 import json
 import logging
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
-import redis
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.retry import Retry
+from redis.exceptions import RedisError
 
-from aiwall.ack.tokens import InvalidToken
+from aiwall.ack.errors import StoreUnavailable
 
 logger = logging.getLogger("aiwall")
-
-UNAVAILABLE = "acknowledgement store unavailable"
-
-
-class AckStoreUnavailable(InvalidToken):
-    """Redis did not answer or answered with an error: nothing was recorded.
-
-    An InvalidToken, so `redeem` and the addon refuse the acknowledgement with this reason.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(UNAVAILABLE)
 
 
 class RedisAckStore:
@@ -34,21 +24,22 @@ class RedisAckStore:
 
     - `acknowledge`: `SET <prefix>ack:<hash> 1 EX ttl`; `is_acknowledged`: `EXISTS` of that key.
     - `use_nonce`: `SET <prefix>nonce:<hash> 1 NX EX ttl`, so of all the instances, one wins.
-    - Keys hold a SHA-256 of identity and vendor (or of the nonce), never the text itself:
+    - Keys hold a SHA-256 of identity, scope and rule (or of the nonce), never the text itself:
       any string, with newlines, NUL or lone surrogates, makes one short key, and two
-      different pairs never share one.
+      different triples never share one.
 
     When Redis is unreachable, slower than `timeout_seconds`, or answers with an error:
 
     - `is_acknowledged` is False: the warning is shown again (fails closed, never open).
-    - `use_nonce` and `acknowledge` raise AckStoreUnavailable: the acknowledgement is
-      refused with the reason "acknowledgement store unavailable", never accepted unrecorded.
+    - `use_nonce` and `acknowledge` raise StoreUnavailable: the acknowledgement is refused
+      with the reason "acknowledgement store unavailable", never accepted unrecorded.
     - For `retry_seconds` after a failure, calls fail the same way without trying Redis, so
       an outage where connections hang costs the proxy one timeout per interval at most.
     - The logger "aiwall" says so once when the outage begins (an error) and once when Redis
       answers again (info), not once per request.
 
-    `healthy()` PINGs Redis, whatever the last failure, for a readiness probe.
+    `up` is whether the last call was answered; `ping()` asks Redis now, whatever the last
+    failure (the proxy pings in the background so the gauge follows an idle Redis too).
     """
 
     def __init__(
@@ -61,60 +52,66 @@ class RedisAckStore:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """ValueError for a URL that redis-py cannot read; does not connect yet."""
-        self._client = redis.Redis.from_url(
+        self._client = aioredis.Redis.from_url(
             url,
             socket_timeout=timeout_seconds,
             socket_connect_timeout=timeout_seconds,
             retry=Retry(NoBackoff(), 0),  # redis-py retries with a backoff of seconds otherwise
         )
+        self._timeout = timeout_seconds
         self._prefix = prefix
         self._retry_seconds = retry_seconds
         self._clock = clock
         self.location = redacted(url)
-        self._lock = threading.Lock()
         self._failing = False
         self._retry_at = -float("inf")
 
-    def acknowledge(self, identity: str, vendor: str, ttl_seconds: int) -> None:
-        key = self._key("ack", identity, vendor)
-        self._run(lambda client: client.set(key, 1, ex=max(1, ttl_seconds)))
+    @property
+    def up(self) -> bool:
+        return not self._failing
 
-    def is_acknowledged(self, identity: str, vendor: str) -> bool:
-        key = self._key("ack", identity, vendor)
+    async def acknowledge(self, identity: str, scope: str, rule: str, ttl_seconds: int) -> None:
+        key = self._key("ack", identity, scope, rule)
+        await self._run(lambda client: client.set(key, 1, ex=max(1, ttl_seconds)))
+
+    async def is_acknowledged(self, identity: str, scope: str, rule: str) -> bool:
+        key = self._key("ack", identity, scope, rule)
         try:
-            return bool(self._run(lambda client: client.exists(key)))
-        except AckStoreUnavailable:
+            return bool(await self._run(lambda client: client.exists(key)))
+        except StoreUnavailable:
             return False
 
-    def use_nonce(self, nonce: str, ttl_seconds: int) -> bool:
+    async def use_nonce(self, nonce: str, ttl_seconds: int) -> bool:
         key = self._key("nonce", nonce)
-        return bool(self._run(lambda client: client.set(key, 1, nx=True, ex=max(1, ttl_seconds))))
+        spent = await self._run(lambda client: client.set(key, 1, nx=True, ex=max(1, ttl_seconds)))
+        return bool(spent)
 
-    def healthy(self) -> bool:
+    async def ping(self) -> bool:
         """Whether Redis answers a PING now."""
         try:
-            return bool(self._run(lambda client: client.ping(), even_if_failing=True))
-        except AckStoreUnavailable:
+            return bool(await self._run(lambda client: client.ping(), even_if_failing=True))
+        except StoreUnavailable:
             return False
 
-    def close(self) -> None:
-        self._client.close()
+    async def close(self) -> None:
+        await self._client.aclose()
 
     def _key(self, kind: str, *parts: str) -> str:
         # JSON with ensure_ascii spells every string one way, lone surrogates included.
         digest = hashlib.sha256(json.dumps(parts).encode("ascii")).hexdigest()
         return f"{self._prefix}{kind}:{digest}"
 
-    def _run[T](self, command: Callable[[redis.Redis], T], even_if_failing: bool = False) -> T:
-        with self._lock:
-            if not even_if_failing and self._clock() < self._retry_at:
-                raise AckStoreUnavailable()
+    async def _run[T](
+        self, command: Callable[[aioredis.Redis], Awaitable[T]], even_if_failing: bool = False
+    ) -> T:
+        if not even_if_failing and self._clock() < self._retry_at:
+            raise StoreUnavailable()
         try:
-            result = command(self._client)
-        except (redis.RedisError, OSError) as error:
-            with self._lock:
-                self._retry_at = self._clock() + self._retry_seconds
-                first, self._failing = not self._failing, True
+            # socket_timeout bounds each read; this bounds the whole call, connecting included.
+            result = await asyncio.wait_for(command(self._client), self._timeout * 2)
+        except (RedisError, OSError, TimeoutError) as error:
+            self._retry_at = self._clock() + self._retry_seconds
+            first, self._failing = not self._failing, True
             if first:
                 logger.error(
                     "aiwall: acknowledgement store %s unavailable (%s: %s); warned requests "
@@ -123,10 +120,9 @@ class RedisAckStore:
                     type(error).__name__,
                     error,
                 )
-            raise AckStoreUnavailable() from error
-        with self._lock:
-            recovered, self._failing = self._failing, False
-            self._retry_at = -float("inf")
+            raise StoreUnavailable() from error
+        recovered, self._failing = self._failing, False
+        self._retry_at = -float("inf")
         if recovered:
             logger.info("aiwall: acknowledgement store %s answers again", self.location)
         return result

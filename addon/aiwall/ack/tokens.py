@@ -1,21 +1,22 @@
-"""Acknowledgements of warnings: signed single-use tokens and the stores that remember them."""
+"""Acknowledgement tokens: what the warning page's form carries, signed so any instance can
+check it, and `redeem`, the one step that turns a posted token into a stored acknowledgement."""
 
 import base64
 import dataclasses
 import hashlib
-import heapq
 import hmac
 import json
 import math
 import re
 import secrets
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 from urllib.parse import urlsplit
+
+from aiwall.ack.errors import InvalidToken, JustificationRequired
+from aiwall.ack.store import AckStore
 
 ACK_PATH = "/.well-known/aiwall/ack"
 
@@ -51,21 +52,6 @@ class AckClaim:
 
 
 _CLAIM_FIELD_COUNT = len(dataclasses.fields(AckClaim))
-
-
-class InvalidToken(ValueError):
-    """A token that was refused; `reason` says why (malformed, expired, replayed...)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class JustificationRequired(InvalidToken):
-    """The token is good but the rule wants a justification and the one given is too short.
-
-    The nonce is not spent: the page can ask again and post the same token.
-    """
 
 
 class TokenSigner:
@@ -129,11 +115,10 @@ class TokenSigner:
             )
         return token
 
-    def verify(self, token: str, *, identity: str, vendor: str) -> AckClaim:
-        """The claim of a token signed with this secret, unexpired, for this identity and vendor.
+    def open(self, token: str) -> AckClaim:
+        """The claim of a token signed with this secret and unexpired, whoever it binds.
 
-        Raises InvalidToken. Does not check single use: `redeem` does, through the store.
-        """
+        Raises InvalidToken. `verify` also checks what the claim is bound to."""
         if len(token) > MAX_TOKEN_CHARS:
             raise InvalidToken("too long")
         parts = _TOKEN.fullmatch(token)
@@ -146,12 +131,23 @@ class TokenSigner:
         claim = _claim_from(payload)
         if self.clock() >= claim.expires:
             raise InvalidToken("expired")
+        if not _is_absolute_http_url(claim.return_url):
+            raise InvalidToken("return URL is not an absolute http(s) URL")
+        return claim
+
+    def verify(self, token: str, *, identity: str, vendor: str, rule: str) -> AckClaim:
+        """The claim of a token signed with this secret, unexpired, for this identity, vendor and
+        the rule that warns now (a token from a laxer rule of the same vendor is not enough).
+
+        Raises InvalidToken. Does not check single use: `redeem` does, through the store.
+        """
+        claim = self.open(token)
         if claim.identity != identity:
             raise InvalidToken("issued to another identity")
         if claim.vendor != vendor:
             raise InvalidToken("issued for another vendor")
-        if not _is_absolute_http_url(claim.return_url):
-            raise InvalidToken("return URL is not an absolute http(s) URL")
+        if claim.rule != rule:
+            raise InvalidToken("issued for another rule")
         return claim
 
     def _seal(self, fields: dict[str, object]) -> str:
@@ -164,147 +160,45 @@ class TokenSigner:
         return hmac.new(self._secret, message, hashlib.sha256).digest()
 
 
-class AckStore(Protocol):
-    """Where acknowledgements and spent nonces live: in memory, or shared by several instances."""
-
-    def acknowledge(self, identity: str, vendor: str, ttl_seconds: int) -> None:
-        """Remember for `ttl_seconds` that `identity` acknowledged the warning for `vendor`."""
-
-    def is_acknowledged(self, identity: str, vendor: str) -> bool:
-        """Whether `identity` acknowledged `vendor` and the acknowledgement has not expired."""
-
-    def use_nonce(self, nonce: str, ttl_seconds: int) -> bool:
-        """Spend a nonce atomically: True the first time, False on a replay within `ttl_seconds`."""
-
-
-class MemoryAckStore:
-    """The acknowledgement store of a single instance: bounded, expiring, thread-safe.
-
-    It holds at most `max_entries` acknowledgements and as many spent nonces; when full, it
-    evicts expired entries first, then the oldest. Losing an acknowledgement only shows the
-    warning again. Losing a nonce would let its token be replayed, so the store remembers the
-    latest deadline it evicted and refuses nonces that expire no later: their tokens are older
-    than the evicted one, and reloading the warning page gives a fresh one.
-    """
-
-    # `redeem` rounds a token's remaining lifetime up to whole seconds, so the deadlines of two
-    # attempts with one token differ by less than this.
-    _DEADLINE_ROUNDING = 1.0
-
-    def __init__(
-        self, max_entries: int = 100_000, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._acknowledgements = _Deadlines[tuple[str, str]](max_entries)
-        self._spent_nonces = _Deadlines[str](max_entries)
-        self._latest_evicted_nonce = -math.inf
-        self._clock = clock
-        self._lock = threading.Lock()
-
-    def acknowledge(self, identity: str, vendor: str, ttl_seconds: int) -> None:
-        with self._lock:
-            now = self._clock()
-            self._acknowledgements.put((identity, vendor), now + ttl_seconds, now)
-
-    def is_acknowledged(self, identity: str, vendor: str) -> bool:
-        with self._lock:
-            return self._acknowledgements.holds((identity, vendor), self._clock())
-
-    def use_nonce(self, nonce: str, ttl_seconds: int) -> bool:
-        with self._lock:
-            now = self._clock()
-            deadline = now + ttl_seconds
-            if self._spent_nonces.holds(nonce, now) or (
-                deadline <= self._latest_evicted_nonce + self._DEADLINE_ROUNDING
-            ):
-                return False
-            evicted = self._spent_nonces.put(nonce, deadline, now)
-            if evicted is not None:
-                self._latest_evicted_nonce = max(self._latest_evicted_nonce, evicted)
-            return True
-
-    def __len__(self) -> int:
-        """The number of acknowledgements held that have not expired."""
-        with self._lock:
-            self._acknowledgements.drop_expired(self._clock())
-            return len(self._acknowledgements)
-
-
-class _Deadlines[K: Hashable]:
-    """Keys with deadlines, at most `max_entries` of them; not thread-safe on its own."""
-
-    def __init__(self, max_entries: int) -> None:
-        if max_entries < 1:
-            raise ValueError(f"a store needs room for at least one entry, not {max_entries!r}")
-        self._max_entries = max_entries
-        # key → (deadline, serial), oldest first
-        self._entries: OrderedDict[K, tuple[float, int]] = OrderedDict()
-        # The same entries soonest deadline first, so expired ones are found without a scan.
-        # Rows whose serial no longer matches were replaced or evicted and are skipped.
-        self._soonest: list[tuple[float, int, K]] = []
-        self._serial = 0
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def holds(self, key: K, now: float) -> bool:
-        entry = self._entries.get(key)
-        return entry is not None and now < entry[0]
-
-    def put(self, key: K, deadline: float, now: float) -> float | None:
-        """Set the deadline of `key`; returns that of a live entry evicted for room, if any."""
-        self.drop_expired(now)
-        self._entries.pop(key, None)
-        evicted = None
-        if len(self._entries) >= self._max_entries:
-            _, (evicted, _) = self._entries.popitem(last=False)
-        self._serial += 1
-        self._entries[key] = (deadline, self._serial)
-        heapq.heappush(self._soonest, (deadline, self._serial, key))
-        if len(self._soonest) > 2 * self._max_entries:
-            self._soonest = [(d, serial, k) for k, (d, serial) in self._entries.items()]
-            heapq.heapify(self._soonest)
-        return evicted
-
-    def drop_expired(self, now: float) -> None:
-        while self._soonest and self._soonest[0][0] <= now:
-            _, serial, key = heapq.heappop(self._soonest)
-            entry = self._entries.get(key)
-            if entry is not None and entry[1] == serial:
-                del self._entries[key]
-
-
 def kept_justification(text: str) -> str:
     """The justification as checked and logged: trimmed, at most 1,000 characters."""
     return text.strip()[:MAX_JUSTIFICATION_CHARS]
 
 
-def redeem(
+def visible_characters(text: str) -> int:
+    """How many characters of `text` a reader sees: no spaces, no format characters (Unicode
+    Cf: zero-width spaces and joiners, bidi controls), no other controls."""
+    return sum(1 for c in text if not c.isspace() and unicodedata.category(c) not in ("Cf", "Cc"))
+
+
+async def redeem(
     signer: TokenSigner,
     store: AckStore,
     token: str,
     *,
     identity: str,
     vendor: str,
+    rule: str,
     justification: str,
 ) -> AckClaim:
     """The acknowledgement step: check the posted token, spend it, record the acknowledgement.
 
-    Raises InvalidToken (JustificationRequired when only the justification is missing) and then
-    records nothing. The justification is checked before the nonce is spent, so the same token
-    can be posted again with one. The caller redirects to `claim.return_url`, never to a URL
-    from the request.
+    Raises InvalidToken (JustificationRequired when only the justification is missing) or
+    StoreUnavailable, and then records nothing. The justification is checked before the nonce
+    is spent, so the same token can be posted again with one. The acknowledgement is stored for
+    the identity, the vendor and the rule that warned. The caller redirects to
+    `claim.return_url`, never to a URL from the request.
     """
-    claim = signer.verify(token, identity=identity, vendor=vendor)
-    if claim.require_justification:
-        visible = len("".join(kept_justification(justification).split()))
-        if visible < MIN_JUSTIFICATION_CHARS:
-            raise JustificationRequired(
-                f"justification needs at least {MIN_JUSTIFICATION_CHARS} characters"
-            )
+    claim = signer.verify(token, identity=identity, vendor=vendor, rule=rule)
+    visible = visible_characters(kept_justification(justification))
+    if claim.require_justification and visible < MIN_JUSTIFICATION_CHARS:
+        raise JustificationRequired(
+            f"justification needs at least {MIN_JUSTIFICATION_CHARS} visible characters"
+        )
     remaining = math.ceil(claim.expires - signer.clock())
-    if not store.use_nonce(claim.nonce, remaining + _CLOCK_SKEW_SECONDS):
+    if not await store.use_nonce(claim.nonce, remaining + _CLOCK_SKEW_SECONDS):
         raise InvalidToken("replayed")
-    store.acknowledge(identity, vendor, claim.ttl_seconds)
+    await store.acknowledge(identity, vendor, rule, claim.ttl_seconds)
     return claim
 
 
@@ -365,18 +259,3 @@ def _b64encode(data: bytes) -> str:
 
 def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def open_ack_store(spec: str) -> AckStore:
-    """`memory` (this process only) or a `redis://`, `rediss://` or `unix://` URL of a Redis
-    that several instances share. ValueError names the spec (a URL without its password)."""
-    if spec == "memory":
-        return MemoryAckStore()
-    if spec.startswith(("redis://", "rediss://", "unix://")):
-        from aiwall.ack.redis import RedisAckStore, redacted  # only those who use it need it
-
-        try:
-            return RedisAckStore(spec)
-        except ValueError as error:
-            raise ValueError(f"{redacted(spec)!r}: {error}") from None
-    raise ValueError(f"{spec!r} is not an acknowledgement store (use memory or a redis:// URL)")

@@ -82,7 +82,22 @@ class Decision:
     tenant_headers: tuple[TenantHeader, ...] = ()
     invalid: str | None = None  # a name was invalid: answer 400, never match loosely
     trace: tuple[RuleTrial, ...] = ()
+    # With a warning: every warned destination among the names, each with its own rule. The
+    # request goes on only when the client has acknowledged all of them.
+    warned: tuple["Decision", ...] = ()
 
     @property
     def blocks(self) -> bool:
         return self.invalid is not None or self.action is Action.BLOCK
+
+    @property
+    def product_ref(self) -> str | None:
+        """`vendor/product`, or None for a host only the rules name."""
+        if self.vendor is None or self.product is None:
+            return None
+        return self.vendor.ref(self.product)
+
+    @property
+    def ack_scope(self) -> str:
+        """What an acknowledgement covers: the vendor, or the host for one only a rule names."""
+        return self.vendor.id if self.vendor else f"host:{self.host}"

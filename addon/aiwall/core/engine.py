@@ -89,7 +89,7 @@ def fact_value(subject: Subject, name: str) -> Any:
         return None
     values: dict[str, Any] = {
         "vendor": vendor.id,
-        "product": f"{vendor.id}/{product.id}",
+        "product": vendor.ref(product),
         "kind": str(vendor.kind_of(product)),
         "training": str(product.training),
         "residency": list(product.residency),
@@ -151,6 +151,7 @@ class Engine:
         decisions = [self._decide_subject(s, explain) for s in subjects]
         strictest = max(decisions, key=lambda d: d.action.strictness)
         shadow = tuple(s for d in decisions for s in d.shadow)
+        warned = tuple(d for d in decisions if d.action is Action.WARN)
         return Decision(
             strictest.action,
             True,
@@ -165,6 +166,7 @@ class Engine:
             names=names,
             tenant_headers=headers,
             trace=strictest.trace,
+            warned=warned if strictest.action is Action.WARN else (),
         )
 
     def _subjects(
@@ -209,8 +211,14 @@ class Engine:
         binding = self._tenants.resolve(host)
         if binding is None or binding.vendor_id != vendor.id:
             return vendor, product, None
-        # A product with its own, more specific host (the API) stays what it is.
-        if binding.product_id and len(binding.entry.host) >= len(resolution.entry.host):
+        # A product with its own, more specific host (the API) or its own path on the host
+        # (logged-out ChatGPT under chatgpt.com/backend-anon/) stays what it is.
+        entry = resolution.entry
+        if (
+            binding.product_id
+            and not entry.path_prefix
+            and len(binding.entry.host) >= len(entry.host)
+        ):
             product = vendor.product(binding.product_id)
         return vendor, product, binding.header
 
@@ -309,7 +317,7 @@ def _fact_checks(match: Match) -> Iterator[Check]:
         yield "vendor", _has_facts(lambda v, p, s: v.id in vendors)
     if match.product:
         products = frozenset(match.product)
-        yield "product", _has_facts(lambda v, p, s: f"{v.id}/{p.id}" in products)
+        yield "product", _has_facts(lambda v, p, s: v.ref(p) in products)
     if match.kind:
         kinds = frozenset(match.kind)
         yield "kind", _has_facts(lambda v, p, s: v.kind_of(p) in kinds)
@@ -349,10 +357,11 @@ def _request_checks(match: Match, rules: RulesFile) -> Iterator[Check]:
             hosts.add(HostEntry.parse(host), True)
         yield "host", lambda s: hosts.resolve(s.host, s.request.path) is not None
     if match.group:
-        groups = [rules.groups[name] for name in match.group]
-        users = frozenset(u for g in groups for u in g.users)
-        networks = tuple(n for g in groups for n in g.networks)
-        yield "group", lambda s: s.request.user in users or _in_networks(s, networks)
+        groups = tuple(rules.groups[name] for name in match.group)
+        yield (
+            "group",
+            lambda s: any(g.has(s.request.user, s.request.client_ip) for g in groups),
+        )
     if match.user:
         named = frozenset(match.user)
         yield "user", lambda s: s.request.user in named

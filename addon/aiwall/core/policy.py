@@ -129,6 +129,11 @@ class Product(Strict):
         return parse_duration(self.retention) > limit
 
 
+def product_ref(vendor_id: str, product_id: str) -> str:
+    """`openai/chatgpt-personal`: the one spelling of a product reference."""
+    return f"{vendor_id}/{product_id}"
+
+
 class TenantRestriction(Strict):
     """A header the vendor honours to admit only the organisation's own tenant."""
 
@@ -181,6 +186,10 @@ class VendorRecord(Strict):
             if wanted is not None and wanted not in ids:
                 raise ValueError(f"{name} {wanted!r} is not one of this vendor's products {ids}")
         return self
+
+    def ref(self, product: Product) -> str:
+        """`vendor/product`: how rules, logs and reports name a product."""
+        return product_ref(self.id, product.id)
 
     def product(self, product_id: str) -> Product:
         return next(p for p in self.products if p.id == product_id)

@@ -35,6 +35,20 @@ class Action(StrEnum):
 _STRICTNESS = {action: rank for rank, action in enumerate(Action)}
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def identity_of(user: str | None, ip: IPAddress | None, methods: "tuple[Identity, ...]") -> str:
+    """`user:alice` or `ip:10.0.0.7` by the first method that applies, else `anonymous`: who an
+    acknowledgement belongs to and what the log calls a client."""
+    for method in methods:
+        if method is Identity.PROXY_AUTH and user:
+            return f"user:{user}"
+        if method is Identity.CLIENT_IP and ip is not None:
+            return f"ip:{ip}"
+    return "anonymous"
+
+
 class Mode(StrEnum):
     ENFORCE = "enforce"
     SHADOW = "shadow"  # evaluate and log what would have happened; enforce nothing
@@ -120,6 +134,12 @@ class Group(Strict):
 
     users: tuple[str, ...] = ()
     networks: tuple[Network, ...] = ()
+
+    def has(self, user: str | None, ip: IPAddress | None) -> bool:
+        """Whether a client with this user name (if known) and address belongs to the group."""
+        if user is not None and user in self.users:
+            return True
+        return ip is not None and any(ip in network for network in self.networks)
 
 
 class Match(Strict):

@@ -1,8 +1,13 @@
-"""The mitmproxy addon: hooks that turn flows into decisions and decisions into responses.
+"""The mitmproxy addon: hooks that describe a flow once, ask the engine once, hand the decision
+to the enforcement step (proxy/enforce.py) and apply the outcome it returns.
 
 Cases it handles:
 - CONNECT: remembers the target for the requests inside the tunnel; refuses it (403) when the
-  tunnel would not be intercepted (mitmproxy's ignore_hosts) and the vendor is blocked.
+  tunnel would not be intercepted (mitmproxy's ignore_hosts / allow_hosts) and the vendor is
+  blocked or warned.
+- next_layer: a connection mitmproxy decided to relay unseen is judged on every name it has
+  (CONNECT, SNI, first Host): refused for a blocked or warned vendor, looked into when it is
+  plaintext HTTP (proxy/tunnels.py).
 - TLS ClientHello: with `intercept: ai-only`, passes non-AI connections through untouched,
   judging the CONNECT target and the SNI together so a fake SNI cannot carry AI traffic.
 - Request headers: decides before the body is read; block and unacknowledged warn are
@@ -14,33 +19,27 @@ Cases it handles:
 import asyncio
 import contextlib
 import logging
-import re
 import signal
 import time
 import weakref
+from dataclasses import replace
 from pathlib import Path
 
 from mitmproxy import connection, ctx, exceptions, http, tcp, tls
 from mitmproxy.addonmanager import Loader
+from mitmproxy.proxy import layer, layers
+from mitmproxy.proxy.layers.http import HTTPMode
 
-from aiwall.ack.tokens import (
-    ACK_PATH,
-    AckStore,
-    InvalidToken,
-    MemoryAckStore,
-    TokenSigner,
-    kept_justification,
-    open_ack_store,
-    redeem,
-)
-from aiwall.core.config import Config, load_config
+from aiwall.ack.store import AckStore, MemoryAckStore, open_ack_store
+from aiwall.ack.tokens import TokenSigner
+from aiwall.core.config import Config
 from aiwall.core.decision import Decision, RequestInfo
 from aiwall.core.diff import diff_registries
-from aiwall.core.policy import Kind
 from aiwall.core.registry import default_policies_dir
 from aiwall.core.rules import Action, Intercept
-from aiwall.core.yamlsource import ConfigError
 from aiwall.pages import answers as pages
+from aiwall.proxy import tunnels
+from aiwall.proxy.enforce import AckForm, Enforcer, Outcome, Seen, Step
 from aiwall.proxy.flows import (
     BodyHeaders,
     Client,
@@ -52,16 +51,16 @@ from aiwall.proxy.flows import (
     request_names,
     request_path,
 )
-from aiwall.proxy.watch import Fingerprint, fingerprint
+from aiwall.proxy.reload import ConfigFiles
 from aiwall.telemetry.events import EventLog, RequestContext
 from aiwall.telemetry.metrics import Metrics
 
 logger = logging.getLogger("aiwall")
 
-MAX_ACK_BODY = 16 * 1024
-_FORWARDED = (Action.ALLOW, Action.LOG)
 _ANSWERED = "aiwall_answered"
+_PENDING_FORM = "aiwall_ack"
 _STREAM_ABOVE = 256 * 1024  # bytes
+_STORE_PING_SECONDS = 5.0
 
 
 class AiWall:
@@ -75,8 +74,12 @@ class AiWall:
         self._connect_targets: weakref.WeakKeyDictionary[connection.Client, str] = (
             weakref.WeakKeyDictionary()
         )
+        # Client connections refused before mitmproxy would relay them unseen.
+        self._refused: weakref.WeakKeyDictionary[connection.Client, Decision] = (
+            weakref.WeakKeyDictionary()
+        )
         self._tasks: set[asyncio.Task[None]] = set()
-        self._read_fingerprint: Fingerprint = ()  # the files as the last load found them
+        self._files: ConfigFiles | None = None
 
     def load(self, loader: Loader) -> None:
         loader.add_option("aiwall_rules", str, "rules.yaml", "The organisation's rules file.")
@@ -146,10 +149,10 @@ class AiWall:
             self.events = events
         if "aiwall_ack_store" in updated:
             try:
-                self.store = open_ack_store(ctx.options.aiwall_ack_store)
-                self.metrics.watch_store(getattr(self.store, "healthy", None))
+                store = open_ack_store(ctx.options.aiwall_ack_store)
             except ValueError as error:
                 raise exceptions.OptionsError(f"aiwall_ack_store: {error}") from None
+            self._replace_store(store)
         if "aiwall_intercept" in updated and ctx.options.aiwall_intercept not in ("", *Intercept):
             raise exceptions.OptionsError(
                 f"aiwall_intercept: {ctx.options.aiwall_intercept!r} is not ai-only or all"
@@ -157,7 +160,12 @@ class AiWall:
         if "aiwall_secret" in updated:
             self.signer = _signer(ctx.options.aiwall_secret)
         if {"aiwall_rules", "aiwall_policies"} & updated:
-            self._apply(*self._read_config())
+            policies = ctx.options.aiwall_policies
+            self._files = ConfigFiles(
+                Path(ctx.options.aiwall_rules),
+                Path(policies) if policies else default_policies_dir(),
+            )
+            self._apply(*self._files.read())
         if "aiwall_metrics" in updated:
             self._serve_metrics(ctx.options.aiwall_metrics)
         if "connection_strategy" in updated and ctx.options.connection_strategy != "lazy":
@@ -174,21 +182,26 @@ class AiWall:
             )
             ctx.options.update(stream_large_bodies=None)
 
-    def _paths(self) -> tuple[Path, Path]:
-        policies = ctx.options.aiwall_policies
-        return Path(ctx.options.aiwall_rules), Path(
-            policies
-        ) if policies else default_policies_dir()
+    def _replace_store(self, store: AckStore) -> None:
+        previous, self.store = self.store, store
+        self.metrics.watch_store(lambda: store.up)
+        self._close_later(previous)
 
-    def _read_config(self) -> tuple[Config | None, list[str]]:
-        """A new configuration validated in full, or the problems that reject it."""
-        rules, policies = self._paths()
-        # Taken before reading: a change made while (or just after) reading is a change.
-        self._read_fingerprint = fingerprint(rules, policies)
+    def _close_later(self, store: AckStore) -> None:
+        """Close a store that was replaced, on the event loop where it was used."""
         try:
-            return load_config(rules, policies), []
-        except ConfigError as error:
-            return None, [str(p) for p in error.problems]
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(store.close())
+            return
+        task = loop.create_task(store.close())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _enforcer(self) -> Enforcer:
+        if self.config is None:
+            raise RuntimeError("aiwall has no configuration")
+        return Enforcer(self.config.rules.settings, self.store, self.signer)
 
     def _apply(self, config: Config | None, problems: list[str]) -> None:
         """Swap in a good configuration in one assignment; keep the last good one otherwise."""
@@ -200,10 +213,10 @@ class AiWall:
             logger.error("aiwall: rejected the new configuration, keeping the last good one")
             return
         previous, self.config = self.config, config
-        rules, policies = self._paths()
+        assert self._files is not None
         self.events.config_loaded(
-            rules=str(rules),
-            policies=str(policies),
+            rules=str(self._files.rules),
+            policies=str(self._files.policies),
             vendors=len(config.registry.vendors),
             rules_count=len(config.rules.rules),
             warnings=[str(w) for w in config.warnings],
@@ -215,18 +228,32 @@ class AiWall:
 
     async def _reload(self) -> None:
         """Validate off the event loop, then swap between requests."""
-        config, problems = await asyncio.to_thread(self._read_config)
-        self._apply(config, problems)
+        if self._files is not None:
+            config, problems = await asyncio.to_thread(self._files.read)
+            self._apply(config, problems)
 
     async def _watch(self) -> None:
         while interval := ctx.options.aiwall_reload_interval:
             await asyncio.sleep(interval)
-            if fingerprint(*self._paths()) != self._read_fingerprint:
-                await self._reload()
+            try:
+                if self._files is not None and self._files.changed():
+                    await self._reload()
+            except Exception as error:  # the watcher outlives any one bad reload
+                self.events.internal_error(
+                    error=repr(error), where="reload", host=None, client_ip=None
+                )
+
+    async def _ping_store(self) -> None:
+        """Keep the store's gauge true for an idle shared store too."""
+        while True:
+            await asyncio.sleep(_STORE_PING_SECONDS)
+            if ping := getattr(self.store, "ping", None):
+                await ping()
 
     def running(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks.add(loop.create_task(self._watch()))
+        self._tasks.add(loop.create_task(self._ping_store()))
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
             loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
 
@@ -263,17 +290,49 @@ class AiWall:
         target = authority(flow.request.host, flow.request.port)
         self._connect_targets[flow.client_conn] = target
         try:
-            if not self._tunnel_is_ignored(flow.request.host, flow.request.port):
-                return  # intercepted: each request inside is decided on its own
+            if not self._ignored([target]):
+                return  # looked into: each request inside is decided on its own
             client = client_of(flow)
-            decision = self._decide(
-                RequestInfo(connection_names(target, None), "CONNECT", "/", client.user, client.ip)
-            )
-            if (decision.ai and decision.action in (Action.BLOCK, Action.WARN)) or decision.invalid:
+            names = connection_names(target, None)
+            request = RequestInfo(names, "CONNECT", "/", client.user, client.ip)
+            outcome = self._enforcer().tunnel(self._decide(request))
+            if outcome.step is Step.REFUSE:
                 flow.response = http.Response.make(403, b"Blocked by aiwall\n")
-                self._log(flow, decision, client, 403)
+            self._record(outcome, client, flow.request.method, "", "/", None)
         except Exception as error:  # fail closed: an error refuses the tunnel
             self._fail(flow, error, "http_connect")
+
+    def next_layer(self, nextlayer: layer.NextLayer) -> None:
+        """A connection mitmproxy chose to relay unseen is judged on every name it carries."""
+        chosen = nextlayer.layer
+        if not isinstance(chosen, layers.TCPLayer | layers.UDPLayer) or chosen.flow is not None:
+            return  # not a connection mitmproxy relays unseen
+        context = nextlayer.context
+        try:
+            data = nextlayer.data_client()
+            target = self._connect_targets.get(context.client)
+            names = tunnels.connection_names(context, data, target)
+            ip = client_ip(context.client)
+            decision = self._decide(RequestInfo(tuple(names), "CONNECT", "/", None, ip))
+            if tunnels.looks_like_plain_http(data) and (decision.ai or decision.invalid):
+                # Later requests in a plaintext tunnel may name other hosts: look at each.
+                nextlayer.layer = layers.HttpLayer(context, HTTPMode.transparent)
+                return
+            outcome = self._enforcer().tunnel(decision)
+            if outcome.step is Step.REFUSE:
+                self._refused[context.client] = decision
+                nextlayer.layer = layers.TCPLayer(context, ignore=False)  # tcp_start closes it
+            self._record(outcome, Client(None, ip), "CONNECT", "", "/", context.client.sni)
+        except Exception as error:
+            self._refused[context.client] = Decision(Action.BLOCK, True, "internal error")
+            nextlayer.layer = layers.TCPLayer(context, ignore=False)
+            self.events.internal_error(
+                error=repr(error), where="next_layer", host=None, client_ip=None
+            )
+
+    def _ignored(self, names: list[str]) -> bool:
+        options = ctx.options
+        return tunnels.ignored(names, options.ignore_hosts, options.allow_hosts)
 
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         """With ai-only, pass the connection through unless its CONNECT target or SNI is AI."""
@@ -293,23 +352,24 @@ class AiWall:
                 error=repr(error), where="tls_clienthello", host=None, client_ip=None
             )
 
-    def requestheaders(self, flow: http.HTTPFlow) -> None:
+    async def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
             return
         try:
-            self._enforce(flow)
+            await self._enforce(flow)
         except Exception as error:
             self._fail(flow, error, "requestheaders")
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    async def request(self, flow: http.HTTPFlow) -> None:
         """The acknowledgement form's body has arrived: answer it here, never upstream."""
         if flow.metadata.get(_ANSWERED):
             flow.request.data.content = b""  # a refused upload is not kept while the flow lives
             return
-        if flow.response or not flow.metadata.get("aiwall_ack"):
+        pending = flow.metadata.get(_PENDING_FORM)
+        if flow.response or not pending:
             return
         try:
-            self._acknowledge(flow, flow.metadata["aiwall_ack"])
+            await self._acknowledge(flow, *pending)
         except Exception as error:
             self._fail(flow, error, "request")
 
@@ -322,10 +382,12 @@ class AiWall:
     def tcp_start(self, flow: tcp.TCPFlow) -> None:
         """Raw TCP through a tunnel to a vendor cannot be shown a page: refuse it unless allowed."""
         try:
+            if flow.client_conn in self._refused:
+                flow.kill()
+                return
             target = self._connect_targets.get(flow.client_conn)
             names = connection_names(target, flow.client_conn.sni)
-            decision = self._decide(RequestInfo(names, "CONNECT"))
-            if (decision.ai and decision.action in (Action.BLOCK, Action.WARN)) or decision.invalid:
+            if self._enforcer().refuses_tunnel(self._decide(RequestInfo(names, "CONNECT"))):
                 flow.kill()
         except Exception as error:
             flow.kill()
@@ -336,6 +398,7 @@ class AiWall:
     def done(self) -> None:
         for task in self._tasks:
             task.cancel()
+        self._close_later(self.store)
         self.metrics.close()
         self.events.close()
 
@@ -344,195 +407,95 @@ class AiWall:
             raise RuntimeError("aiwall has no configuration")
         return self.config.engine.decide(request)
 
-    def _enforce(self, flow: http.HTTPFlow) -> None:
+    async def _enforce(self, flow: http.HTTPFlow) -> None:
         assert self.config is not None, "aiwall has no configuration"
         target = self._connect_targets.get(flow.client_conn)
         body = BodyHeaders.of(flow.request.headers)
-        if len(body.hosts) > 1:
-            html = pages.wants_html(flow.request.headers)
-            _answer(flow, pages.invalid_host_page("two Host headers", html=html))
-            return
         names = request_names(flow, target, body.hosts)
         path = request_path(flow)
         engine = self.config.engine
-        if not engine.concerns(names, path):
+        if len(body.hosts) < 2 and not engine.concerns(names, path):
             _stream_body(flow, body)
             return  # not AI traffic: untouched, unlogged, and nothing more spent on it
         client = client_of(flow)
         request = request_info(flow, names, path, client, body)
         start = time.perf_counter()
         decision = engine.decide(request)
+        if len(body.hosts) > 1:  # which one would the server read? Refuse, and say so
+            reason = "two Host headers"
+            decision = replace(
+                decision, action=Action.BLOCK, ai=True, reason=reason, invalid=reason
+            )
         if decision.ai:
             self.metrics.decided(decision, time.perf_counter() - start)
-        if decision.ai and decision.action in _FORWARDED and request.path != ACK_PATH:
+        outcome = await self._enforcer().outcome(decision, request, _seen(flow))
+        if outcome.step is Step.READ_FORM:
+            flow.metadata[_PENDING_FORM] = (decision, request, client)
+            return
+        if outcome.step is Step.FORWARD:
             _stream_body(flow, body)
-            self._forward(flow, decision, client)
-            return
-        html = pages.wants_html(flow.request.headers, default=_page_by_default(request, decision))
-        if decision.invalid:
-            _answer(flow, pages.invalid_host_page(decision.invalid, html=html))
-            self._log(flow, decision, client, 400)
-            return
-        if not decision.ai:
-            return
-        if request.path == ACK_PATH:
-            self._ack_request(flow, decision, client, html)
-            return
-        settings = self.config.rules.settings
-        if decision.action is Action.BLOCK:
-            page = (
-                pages.block_page(decision, settings.contact)
-                if html
-                else pages.denial_json(decision, settings.contact)
-            )
-            _answer(flow, page)
-            self._log(flow, decision, client, page.status)
-            return
-        assert decision.action is Action.WARN
-        if self.store.is_acknowledged(client.identity(settings), _ack_scope(decision)):
-            _stream_body(flow, body)
-            self._forward(flow, decision, client, acknowledged=True)
-            return
-        page = self._warning(flow, decision, client, html, flow.request.url)
-        _answer(flow, page)
-        self._log(flow, decision, client, page.status)
-
-    def _forward(
-        self, flow: http.HTTPFlow, decision: Decision, client: Client, acknowledged: bool = False
-    ) -> None:
-        """Let the request go on, with the tenant headers; log it unless it is a plain allow."""
-        for header in decision.tenant_headers:
-            flow.request.headers[header.name] = header.value  # replaces every copy the client sent
-        if acknowledged or decision.action is Action.LOG or decision.shadow:
-            self._log(flow, decision, client, None, acknowledged=acknowledged)
-
-    def _warning(
-        self, flow: http.HTTPFlow, decision: Decision, client: Client, html: bool, return_url: str
-    ) -> pages.Page:
-        assert self.config is not None and decision.rule is not None
-        settings = self.config.rules.settings
-        host = flow.request.host_header or flow.request.host
-        if not html:
-            acknowledge_url = f"https://{host}{ACK_PATH}"
-            return pages.denial_json(decision, settings.contact, acknowledge_url=acknowledge_url)
-        ttl = decision.rule.ack_ttl or settings.ack_ttl
-        claim = {
-            "identity": client.identity(settings),
-            "vendor": _ack_scope(decision),
-            "rule": decision.rule.id,
-            "require_justification": decision.rule.require_justification,
-            "ttl_seconds": int(ttl.total_seconds()),
-        }
-        try:
-            token = self.signer.issue(return_url=return_url, **claim)  # type: ignore[arg-type]
-        except ValueError:  # a URL too long or odd to bind: return to the site's front page
-            front = f"{flow.request.scheme}://{host}/"
-            token = self.signer.issue(return_url=front, **claim)  # type: ignore[arg-type]
-        return pages.warn_page(decision, settings.contact, token=token, host=host)
-
-    def _ack_request(
-        self, flow: http.HTTPFlow, decision: Decision, client: Client, html: bool
-    ) -> None:
-        """GET shows the warning for this vendor; POST carries the form, read in `request`."""
-        assert self.config is not None
-        if decision.action is not Action.WARN:
-            page = pages.ack_refused_page(
-                "nothing to acknowledge here", html=html, contact=self.config.rules.settings.contact
-            )
-            _answer(flow, page)
-            return
-        if flow.request.method == "GET":
-            home = f"{flow.request.scheme}://{flow.request.host_header or flow.request.host}/"
-            _answer(flow, self._warning(flow, decision, client, html, home))
-            return
-        length = flow.request.headers.get("content-length", "")
-        if flow.request.method != "POST" or not length.isdigit() or int(length) > MAX_ACK_BODY:
-            reason = "the acknowledgement takes one small POST"
-            page = pages.ack_refused_page(
-                reason, html=html, contact=self.config.rules.settings.contact
-            )
-            _answer(flow, page)
-            return
-        flow.metadata["aiwall_ack"] = (decision, client)
-
-    def _acknowledge(self, flow: http.HTTPFlow, pending: tuple[Decision, Client]) -> None:
-        assert self.config is not None
-        decision, client = pending
-        settings = self.config.rules.settings
-        identity = client.identity(settings)
-        scope = _ack_scope(decision)
-        form = flow.request.urlencoded_form
-        justification = kept_justification(form.get("justification", ""))
-        host = flow.request.host_header or flow.request.host
-        origin_error = _origin_error(flow.request.headers.get("origin"), flow.request.scheme, host)
-        try:
-            if origin_error:
-                raise InvalidToken(origin_error)
-            claim = redeem(
-                self.signer,
-                self.store,
-                form.get("token", ""),
-                identity=identity,
-                vendor=scope,
-                justification=justification,
-            )
-        except InvalidToken as refused:
-            page = pages.ack_refused_page(str(refused), html=True, contact=settings.contact)
-            _answer(flow, page)
-            self._log_ack(decision, client, identity, scope, host, justification, 0, str(refused))
-            return
-        _answer(flow, pages.redirect(claim.return_url))
-        self._log_ack(
-            decision, client, identity, scope, host, justification, claim.ttl_seconds, None
+            for header in outcome.headers:
+                flow.request.headers[header.name] = header.value  # replaces the client's copies
+        elif outcome.page is not None:
+            _answer(flow, outcome.page)
+        self._record(
+            outcome, client, flow.request.method, flow.request.scheme, path, flow.client_conn.sni
         )
 
-    def _log_ack(
-        self,
-        decision: Decision,
-        client: Client,
-        identity: str,
-        scope: str,
-        host: str,
-        justification: str,
-        ttl: int,
-        refused: str | None,
+    async def _acknowledge(
+        self, flow: http.HTTPFlow, decision: Decision, request: RequestInfo, client: Client
     ) -> None:
-        self.metrics.acknowledged(scope, refused is None)
+        form = flow.request.urlencoded_form
+        posted = AckForm(
+            token=form.get("token", ""),
+            justification=form.get("justification", ""),
+            origin=flow.request.headers.get("origin"),
+        )
+        result = await self._enforcer().acknowledge(decision, request, _seen(flow), posted)
+        assert result.outcome.page is not None
+        _answer(flow, result.outcome.page)
+        warned = result.outcome.decision
+        self.metrics.acknowledged(
+            warned.vendor.id if warned.vendor else "-", result.refused is None
+        )
         self.events.ack(
-            identity=identity,
+            identity=result.identity,
             user=client.user,
             client_ip=str(client.ip) if client.ip else None,
-            vendor=scope,
-            product=f"{decision.vendor.id}/{decision.product.id}"
-            if decision.vendor and decision.product
-            else None,
-            rule_id=decision.rule.id if decision.rule else "",
-            host=host,
-            justification=justification,
-            ttl_seconds=ttl,
-            accepted=refused is None,
-            reason=refused or "acknowledged",
+            vendor=warned.ack_scope,
+            product=warned.product_ref,
+            rule_id=warned.rule.id if warned.rule else "",
+            host=_seen(flow).host,
+            justification=result.justification,
+            ttl_seconds=result.ttl_seconds,
+            accepted=result.refused is None,
+            reason=result.refused or "acknowledged",
         )
 
-    def _log(
+    def _record(
         self,
-        flow: http.HTTPFlow,
-        decision: Decision,
+        outcome: Outcome,
         client: Client,
-        status: int | None,
-        acknowledged: bool = False,
+        method: str,
+        scheme: str,
+        path: str,
+        sni: str | None,
     ) -> None:
+        """One event for an outcome that is logged: what was enforced, as it was enforced."""
+        if not outcome.logged:
+            return
         context = RequestContext(
             client_ip=str(client.ip) if client.ip else None,
             user=client.user,
-            method=flow.request.method,
-            scheme=flow.request.scheme,
-            path=flow.request.path,
-            sni=flow.client_conn.sni,
-            status_code=status,
-            acknowledged=acknowledged,
+            method=method,
+            scheme=scheme,
+            path=path,
+            sni=sni,
+            status_code=outcome.status,
+            acknowledged=outcome.acknowledged,
+            forwarded=outcome.forwarded,
         )
-        self.events.decision(decision, context)
+        self.events.decision(outcome.decision, context)
 
     def _fail(self, flow: http.HTTPFlow, error: Exception, where: str) -> None:
         """Fail closed: the request is answered with an error and never reaches the vendor."""
@@ -552,33 +515,10 @@ class AiWall:
         )
         logger.exception("aiwall failed closed in %s", where, exc_info=error)
 
-    def _tunnel_is_ignored(self, host: str, port: int) -> bool:
-        """Whether mitmproxy's ignore_hosts will pass this tunnel through unseen."""
-        patterns = ctx.options.ignore_hosts
-        name = f"{host}:{port}"
-        return any(re.search(pattern, name, re.IGNORECASE) for pattern in patterns)
 
-
-def _page_by_default(request: RequestInfo, decision: Decision) -> bool:
-    """A client stating no preference gets a page from an app's host, JSON from an API's."""
-    if request.method not in ("GET", "HEAD"):
-        return False
-    if decision.vendor is None or decision.product is None:
-        return True
-    return decision.vendor.kind_of(decision.product) is not Kind.API_PLATFORM
-
-
-def _ack_scope(decision: Decision) -> str:
-    """What an acknowledgement covers: the vendor, or the host for one only a rule names."""
-    return decision.vendor.id if decision.vendor else f"host:{decision.host}"
-
-
-def _origin_error(origin: str | None, scheme: str, host: str) -> str | None:
-    if not origin:
-        return "the form came without an Origin header"
-    if origin.lower().rstrip("/") != f"{scheme}://{host}".lower():
-        return "the form was posted from another site"
-    return None
+def _seen(flow: http.HTTPFlow) -> Seen:
+    request = flow.request
+    return Seen(request.scheme, request.host_header or request.host, request.url, request.headers)
 
 
 def _stream_body(flow: http.HTTPFlow, body: BodyHeaders) -> None:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from mitmproxy import connection, http
 
 from aiwall.core.decision import HostName, RequestInfo
-from aiwall.core.rules import Identity, Settings
+from aiwall.core.rules import Settings, identity_of
+from aiwall.core.urls import judged_path
 
 
 @dataclass(frozen=True)
@@ -19,12 +20,7 @@ class Client:
 
     def identity(self, settings: Settings) -> str:
         """`user:alice` or `ip:10.0.0.7`, by the first method of settings.identity that applies."""
-        for method in settings.identity:
-            if method is Identity.PROXY_AUTH and self.user:
-                return f"user:{self.user}"
-            if method is Identity.CLIENT_IP and self.ip is not None:
-                return f"ip:{self.ip}"
-        return "anonymous"
+        return identity_of(self.user, self.ip, settings.identity)
 
 
 def client_of(flow: http.HTTPFlow) -> Client:
@@ -115,8 +111,9 @@ def request_names(
 
 
 def request_path(flow: http.HTTPFlow) -> str:
-    """The path without query or fragment: what rules match and products are told apart by."""
-    return flow.request.path.split("?", 1)[0].split("#", 1)[0] or "/"
+    """The path as the server will route it (no query, dot-segments resolved, `;params` gone):
+    what rules match, products are told apart by, and the log shows."""
+    return judged_path(flow.request.path)
 
 
 def request_info(
@@ -126,13 +123,24 @@ def request_info(
     client: Client,
     body: BodyHeaders,
 ) -> RequestInfo:
+    method = flow.request.method.upper()
+    # HTTP/2 and HTTP/3 carry no Transfer-Encoding: a body without a length is streamed, and
+    # only the methods that never carry a body are sure to have none.
+    streamed = (
+        (flow.request.is_http2 or flow.request.is_http3)
+        and body.unknown_length
+        and method not in _BODYLESS_METHODS
+    )
     return RequestInfo(
         names=names,
-        method=flow.request.method.upper(),
+        method=method,
         path=path,
         user=client.user,
         client_ip=client.ip,
         body_size=None if body.unknown_length else int(body.content_length or 0),
         multipart=body.content_type.startswith("multipart/"),
-        chunked="chunked" in body.transfer_encoding,
+        chunked="chunked" in body.transfer_encoding or streamed,
     )
+
+
+_BODYLESS_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "CONNECT", "TRACE"))

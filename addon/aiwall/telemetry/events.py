@@ -37,7 +37,6 @@ import structlog
 from structlog.typing import EventDict, FilteringBoundLogger, WrappedLogger
 
 from aiwall.core.decision import Decision
-from aiwall.core.rules import Action
 
 EVENT_SCHEMA_PATH = Path(str(importlib.resources.files("aiwall.telemetry") / "events.schema.json"))
 ECS_VERSION = "8.11.0"
@@ -64,6 +63,7 @@ class RequestContext:
     sni: str | None
     status_code: int | None  # what the proxy answered (403, 400, 303...), None when forwarded
     acknowledged: bool = False  # a warn rule that this identity had acknowledged: forwarded
+    forwarded: bool = False  # the request went on to the vendor (as enforced, not re-derived)
 
 
 class _Kind(NamedTuple):
@@ -128,7 +128,7 @@ class EventLog:
 
     def decision(self, decision: Decision, request: RequestContext) -> None:
         rule = decision.rule
-        stopped = decision.blocks or (decision.action is Action.WARN and not request.acknowledged)
+        stopped = not request.forwarded
         self._emit(
             logging.INFO,
             "decision",

@@ -1,0 +1,255 @@
+"""The enforcement step: one decision in, one outcome out.
+
+The addon describes a request once, the engine decides once, and `Enforcer.outcome` turns that
+decision into what happens: forward (with the tenant headers), answer with a page, refuse the
+tunnel, or wait for the acknowledgement form's body. The hooks apply the outcome and the log
+records it; nothing downstream works the decision out again.
+"""
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aiwall.ack.errors import AckError, InvalidToken
+from aiwall.ack.store import AckStore
+from aiwall.ack.tokens import ACK_PATH, AckClaim, TokenSigner, kept_justification, redeem
+from aiwall.core.decision import Decision, RequestInfo, TenantHeader
+from aiwall.core.policy import Kind
+from aiwall.core.rules import Action, Settings, identity_of
+from aiwall.pages import answers as pages
+
+MAX_ACK_BODY = 16 * 1024
+
+
+class Step(enum.Enum):
+    FORWARD = "forward"  # on to the vendor, with `headers` set
+    ANSWER = "answer"  # the proxy answers with `page`; nothing reaches the vendor
+    REFUSE = "refuse"  # a tunnel that cannot be shown a page: refused or closed
+    READ_FORM = "read-form"  # the acknowledgement form: its body is needed first
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happens to one request, and whether (and how) the log records it."""
+
+    step: Step
+    decision: Decision
+    page: pages.Page | None = None
+    headers: tuple[TenantHeader, ...] = ()
+    logged: bool = False
+    acknowledged: bool = False  # forwarded because the client acknowledged every warning
+
+    @property
+    def status(self) -> int | None:
+        """What the proxy answered, None when the request went on."""
+        if self.page is not None:
+            return self.page.status
+        return 403 if self.step is Step.REFUSE else None
+
+    @property
+    def forwarded(self) -> bool:
+        return self.step is Step.FORWARD
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the answer depends on beyond the decision: how the request was made."""
+
+    scheme: str
+    host: str  # the Host header, or the URL's host
+    url: str  # where the client was going, for the warning's Continue
+    headers: Mapping[str, str]  # for negotiating a page or JSON
+
+
+@dataclass(frozen=True)
+class AckForm:
+    """The acknowledgement form as posted: read from the body in the `request` hook."""
+
+    token: str
+    justification: str
+    origin: str | None
+
+
+@dataclass(frozen=True)
+class AckResult:
+    """The outcome of a posted form, with what the `ack` event records."""
+
+    outcome: Outcome
+    identity: str
+    justification: str
+    ttl_seconds: int
+    refused: str | None
+
+
+class Enforcer:
+    """Turns decisions into outcomes for one configuration, store and signing key."""
+
+    def __init__(self, settings: Settings, store: AckStore, signer: TokenSigner) -> None:
+        self.settings = settings
+        self.store = store
+        self.signer = signer
+
+    def identity(self, request: RequestInfo) -> str:
+        return identity_of(request.user, request.client_ip, self.settings.identity)
+
+    async def outcome(self, decision: Decision, request: RequestInfo, seen: Seen) -> Outcome:
+        if decision.invalid:
+            html = pages.wants_html(seen.headers)
+            return _answer(decision, pages.invalid_host_page(decision.invalid, html=html))
+        if not decision.ai:
+            return Outcome(Step.FORWARD, decision)
+        if request.path == ACK_PATH:
+            return self._ack_path(decision, request, seen)
+        if decision.action in (Action.ALLOW, Action.LOG):
+            logged = decision.action is Action.LOG or bool(decision.shadow)
+            return Outcome(Step.FORWARD, decision, headers=decision.tenant_headers, logged=logged)
+        html = pages.wants_html(seen.headers, default=_page_by_default(request, decision))
+        contact = self.settings.contact
+        if decision.action is Action.BLOCK:
+            page = (
+                pages.block_page(decision, contact)
+                if html
+                else pages.denial_json(decision, contact)
+            )
+            return _answer(decision, page)
+        pending = await self._unacknowledged(decision, request)
+        if pending is None:
+            return Outcome(
+                Step.FORWARD,
+                decision,
+                headers=decision.tenant_headers,
+                logged=True,
+                acknowledged=True,
+            )
+        return _answer(pending, self._warning(pending, request, seen, html, seen.url))
+
+    async def _unacknowledged(self, decision: Decision, request: RequestInfo) -> Decision | None:
+        """The first warning among the request's names the client has not acknowledged."""
+        identity = self.identity(request)
+        for warned in decision.warned or (decision,):
+            assert warned.rule is not None
+            if not await self.store.is_acknowledged(identity, warned.ack_scope, warned.rule.id):
+                return warned
+        return None
+
+    def refuses_tunnel(self, decision: Decision) -> bool:
+        """A tunnel that is relayed unseen cannot show a warning: block and warn refuse it."""
+        return bool(decision.invalid) or (
+            decision.ai and decision.action in (Action.BLOCK, Action.WARN)
+        )
+
+    def tunnel(self, decision: Decision) -> Outcome:
+        """The outcome for a connection relayed without interception."""
+        if self.refuses_tunnel(decision):
+            return Outcome(Step.REFUSE, decision, logged=True)
+        logged = decision.ai and (decision.action is Action.LOG or bool(decision.shadow))
+        return Outcome(Step.FORWARD, decision, logged=logged)
+
+    def _warning(
+        self, decision: Decision, request: RequestInfo, seen: Seen, html: bool, return_url: str
+    ) -> pages.Page:
+        rule = decision.rule
+        assert rule is not None
+        contact = self.settings.contact
+        if not html:
+            acknowledge_url = f"https://{seen.host}{ACK_PATH}"
+            return pages.denial_json(decision, contact, acknowledge_url=acknowledge_url)
+        ttl = rule.ack_ttl if rule.ack_ttl is not None else self.settings.ack_ttl
+        claim = {
+            "identity": self.identity(request),
+            "vendor": decision.ack_scope,
+            "rule": rule.id,
+            "require_justification": rule.require_justification,
+            "ttl_seconds": int(ttl.total_seconds()),
+        }
+        try:
+            token = self.signer.issue(return_url=return_url, **claim)  # type: ignore[arg-type]
+        except ValueError:  # a URL too long or odd to bind: return to the site's front page
+            front = f"{seen.scheme}://{seen.host}/"
+            token = self.signer.issue(return_url=front, **claim)  # type: ignore[arg-type]
+        return pages.warn_page(decision, contact, token=token, host=seen.host)
+
+    def _ack_path(self, decision: Decision, request: RequestInfo, seen: Seen) -> Outcome:
+        """GET shows the warning for this vendor; POST carries the form, read in `request`."""
+        html = pages.wants_html(seen.headers, default=_page_by_default(request, decision))
+        contact = self.settings.contact
+        if decision.action is not Action.WARN:
+            refused = pages.ack_refused_page(
+                "nothing to acknowledge here", html=html, contact=contact
+            )
+            return Outcome(Step.ANSWER, decision, page=refused)
+        warned = decision.warned[0] if decision.warned else decision
+        if request.method == "GET":
+            home = f"{seen.scheme}://{seen.host}/"
+            return _answer(warned, self._warning(warned, request, seen, html, home))
+        if (
+            request.method != "POST"
+            or request.body_size is None
+            or (request.body_size > MAX_ACK_BODY)
+        ):
+            reason = "the acknowledgement takes one small POST"
+            page = pages.ack_refused_page(reason, html=html, contact=contact)
+            return Outcome(Step.ANSWER, decision, page=page)
+        return Outcome(Step.READ_FORM, decision)
+
+    async def acknowledge(
+        self, decision: Decision, request: RequestInfo, seen: Seen, form: AckForm
+    ) -> AckResult:
+        """Check a posted form against the warnings this request is under, and record it."""
+        identity = self.identity(request)
+        justification = kept_justification(form.justification)
+        contact = self.settings.contact
+        try:
+            if error := _origin_error(form.origin, seen.scheme, seen.host):
+                raise AckError(error)
+            claim, warned = await self._redeem(decision, identity, form.token, justification)
+        except AckError as refused:
+            page = pages.ack_refused_page(refused.reason, html=True, contact=contact)
+            outcome = Outcome(Step.ANSWER, decision, page=page)
+            return AckResult(outcome, identity, justification, 0, refused.reason)
+        outcome = Outcome(Step.ANSWER, warned, page=pages.redirect(claim.return_url))
+        return AckResult(outcome, identity, justification, claim.ttl_seconds, None)
+
+    async def _redeem(
+        self, decision: Decision, identity: str, token: str, justification: str
+    ) -> tuple[AckClaim, Decision]:
+        """Redeem the token for the warning it was issued for, among those of this request."""
+        claim = self.signer.open(token)
+        warnings = decision.warned or (decision,)
+        scoped = [w for w in warnings if w.ack_scope == claim.vendor]
+        if not scoped:
+            raise InvalidToken("issued for another vendor")
+        warned = next((w for w in scoped if w.rule and w.rule.id == claim.rule), None)
+        if warned is None or warned.rule is None:
+            raise InvalidToken("issued for another rule")
+        claim = await redeem(
+            self.signer,
+            self.store,
+            token,
+            identity=identity,
+            vendor=warned.ack_scope,
+            rule=warned.rule.id,
+            justification=justification,
+        )
+        return claim, warned
+
+
+def _answer(decision: Decision, page: pages.Page) -> Outcome:
+    return Outcome(Step.ANSWER, decision, page=page, logged=True)
+
+
+def _page_by_default(request: RequestInfo, decision: Decision) -> bool:
+    """A client stating no preference gets a page from an app's host, JSON from an API's."""
+    if request.method not in ("GET", "HEAD"):
+        return False
+    if decision.vendor is None or decision.product is None:
+        return True
+    return decision.vendor.kind_of(decision.product) is not Kind.API_PLATFORM
+
+
+def _origin_error(origin: str | None, scheme: str, host: str) -> str | None:
+    if not origin:
+        return "the form came without an Origin header"
+    if origin.lower().rstrip("/") != f"{scheme}://{host}".lower():
+        return "the form was posted from another site"
+    return None
