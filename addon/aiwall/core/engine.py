@@ -22,7 +22,7 @@ from aiwall.core.decision import (
     TenantHeader,
 )
 from aiwall.core.hostindex import HostEntry, HostIndex
-from aiwall.core.hosts import InvalidHost, normalise_host
+from aiwall.core.hosts import InvalidHost, normalise_host, redacted
 from aiwall.core.policy import Product, VendorRecord
 from aiwall.core.registry import Registry, is_stale
 from aiwall.core.rules import Action, Match, Mode, Rule, RulesFile, Settings
@@ -180,7 +180,8 @@ class Engine:
             try:
                 host = normalise_host(name.raw)
             except InvalidHost as error:
-                names.append(NameOutcome(name.seen_in, name.raw, None, invalid=error.reason))
+                raw = redacted(name.raw)
+                names.append(NameOutcome(name.seen_in, raw, None, invalid=error.reason))
                 continue
             if host in routed:
                 destination = routed[host]

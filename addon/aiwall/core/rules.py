@@ -89,6 +89,15 @@ Duration = Annotated[
     BeforeValidator(_duration),
     WithJsonSchema({"type": "string", "description": "ISO 8601 (P30D, PT8H) or 8h, 90d"}),
 ]
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
 Network = Annotated[
     ipaddress.IPv4Network | ipaddress.IPv6Network,
     BeforeValidator(_network),
@@ -109,8 +118,10 @@ class Settings(Strict):
     default_action: Action = Field(
         default=Action.LOG, description="for AI traffic that no rule matches"
     )
-    ack_ttl: Duration = Field(default=timedelta(hours=8), description="how long a warning lasts")
-    stale_after: Duration = Field(
+    ack_ttl: PositiveDuration = Field(
+        default=timedelta(hours=8), description="how long an acknowledged warning lasts"
+    )
+    stale_after: PositiveDuration = Field(
         default=timedelta(days=365), description="a record older than this counts as stale"
     )
     failure_mode: Literal["closed"] = Field(
@@ -198,13 +209,15 @@ class Rule(Strict):
     message: str = ""
     alternative: Alternative | None = None
     require_justification: bool = False
-    ack_ttl: Duration | None = None
+    ack_ttl: PositiveDuration | None = Field(
+        default=None, description="how long an acknowledgement of this rule lasts; unset: settings"
+    )
 
     @model_validator(mode="after")
     def _warn_options_need_warn(self) -> "Rule":
         if self.action is not Action.WARN:
             for option in ("require_justification", "ack_ttl"):
-                if getattr(self, option):
+                if getattr(self, option) not in (None, False):
                     raise ValueError(f"{option} only applies to action warn")
         return self
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from mitmproxy import connection, ctx, exceptions, http, tcp, tls
 from mitmproxy.addonmanager import Loader
-from mitmproxy.proxy import layer, layers
+from mitmproxy.proxy import layer, layers, server_hooks
 from mitmproxy.proxy.layers.http import HTTPMode
 
 from aiwall.ack.store import AckStore, MemoryAckStore, open_ack_store
@@ -74,10 +74,8 @@ class AiWall:
         self._connect_targets: weakref.WeakKeyDictionary[connection.Client, str] = (
             weakref.WeakKeyDictionary()
         )
-        # Client connections refused before mitmproxy would relay them unseen.
-        self._refused: weakref.WeakKeyDictionary[connection.Client, Decision] = (
-            weakref.WeakKeyDictionary()
-        )
+        # Client connections whose raw TCP aiwall refused: never connected upstream.
+        self._refused: weakref.WeakSet[connection.Client] = weakref.WeakSet()
         self._tasks: set[asyncio.Task[None]] = set()
         self._files: ConfigFiles | None = None
 
@@ -296,36 +294,44 @@ class AiWall:
             names = connection_names(target, None)
             request = RequestInfo(names, "CONNECT", "/", client.user, client.ip)
             outcome = self._enforcer().tunnel(self._decide(request))
-            if outcome.step is Step.REFUSE:
+            if outcome.step is Step.REFUSE:  # what goes through is recorded in next_layer
                 flow.response = http.Response.make(403, b"Blocked by aiwall\n")
-            self._record(outcome, client, flow.request.method, "", "/", None)
+                self._record(outcome, client, flow.request.method, "", "/", None)
         except Exception as error:  # fail closed: an error refuses the tunnel
             self._fail(flow, error, "http_connect")
 
     def next_layer(self, nextlayer: layer.NextLayer) -> None:
-        """A connection mitmproxy chose to relay unseen is judged on every name it carries."""
-        chosen = nextlayer.layer
-        if not isinstance(chosen, layers.TCPLayer | layers.UDPLayer) or chosen.flow is not None:
-            return  # not a connection mitmproxy relays unseen
+        """A connection mitmproxy would relay unseen is judged on every name it carries.
+
+        Runs before mitmproxy's own choice (scripts) or after it (`aiwall run`): either way
+        aiwall works out the same test and, where it must, sets the layer itself.
+        """
         context = nextlayer.context
+        options = ctx.options
+        if not (options.ignore_hosts or options.allow_hosts) or not context.server.address:
+            return
         try:
             data = nextlayer.data_client()
+            if tunnels.incomplete(data) or not tunnels.would_ignore(
+                context, data, options.ignore_hosts, options.allow_hosts
+            ):
+                return
+            if tunnels.looks_like_plain_http(data):
+                # Later requests in a plaintext tunnel may name other hosts: look at each (it
+                # is plaintext already, so looking costs no privacy and no TLS).
+                nextlayer.layer = layers.HttpLayer(context, HTTPMode.transparent)
+                return
             target = self._connect_targets.get(context.client)
             names = tunnels.connection_names(context, data, target)
             ip = client_ip(context.client)
             decision = self._decide(RequestInfo(tuple(names), "CONNECT", "/", None, ip))
-            if tunnels.looks_like_plain_http(data) and (decision.ai or decision.invalid):
-                # Later requests in a plaintext tunnel may name other hosts: look at each.
-                nextlayer.layer = layers.HttpLayer(context, HTTPMode.transparent)
-                return
             outcome = self._enforcer().tunnel(decision)
             if outcome.step is Step.REFUSE:
-                self._refused[context.client] = decision
-                nextlayer.layer = layers.TCPLayer(context, ignore=False)  # tcp_start closes it
-            self._record(outcome, Client(None, ip), "CONNECT", "", "/", context.client.sni)
-        except Exception as error:
-            self._refused[context.client] = Decision(Action.BLOCK, True, "internal error")
-            nextlayer.layer = layers.TCPLayer(context, ignore=False)
+                nextlayer.layer = tunnels.Refused(context)
+            sni = next((n.raw for n in names if n.seen_in == "sni"), None)
+            self._record(outcome, Client(None, ip), "CONNECT", "", "/", sni)
+        except Exception as error:  # fail closed: a connection aiwall could not judge is refused
+            nextlayer.layer = tunnels.Refused(context)
             self.events.internal_error(
                 error=repr(error), where="next_layer", host=None, client_ip=None
             )
@@ -382,18 +388,25 @@ class AiWall:
     def tcp_start(self, flow: tcp.TCPFlow) -> None:
         """Raw TCP through a tunnel to a vendor cannot be shown a page: refuse it unless allowed."""
         try:
-            if flow.client_conn in self._refused:
-                flow.kill()
-                return
             target = self._connect_targets.get(flow.client_conn)
             names = connection_names(target, flow.client_conn.sni)
             if self._enforcer().refuses_tunnel(self._decide(RequestInfo(names, "CONNECT"))):
-                flow.kill()
+                self._refuse(flow)
         except Exception as error:
-            flow.kill()
+            self._refuse(flow)
             self.events.internal_error(
                 error=repr(error), where="tcp_start", host=None, client_ip=None
             )
+
+    def _refuse(self, flow: tcp.TCPFlow) -> None:
+        # Killing the flow alone is not enough: mitmproxy's TCP layer still opens the
+        # connection upstream; server_connect below stops that.
+        self._refused.add(flow.client_conn)
+        flow.kill()
+
+    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        if data.client in self._refused:
+            data.server.error = "refused by aiwall"
 
     def done(self) -> None:
         for task in self._tasks:
@@ -464,7 +477,7 @@ class AiWall:
             client_ip=str(client.ip) if client.ip else None,
             vendor=warned.ack_scope,
             product=warned.product_ref,
-            rule_id=warned.rule.id if warned.rule else "",
+            rule_id=result.rule,
             host=_seen(flow).host,
             justification=result.justification,
             ttl_seconds=result.ttl_seconds,

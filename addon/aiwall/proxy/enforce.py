@@ -76,6 +76,7 @@ class AckResult:
 
     outcome: Outcome
     identity: str
+    rule: str  # the rule acknowledged, as the token names it ("" when it was refused unread)
     justification: str
     ttl_seconds: int
     refused: str | None
@@ -206,29 +207,31 @@ class Enforcer:
         except AckError as refused:
             page = pages.ack_refused_page(refused.reason, html=True, contact=contact)
             outcome = Outcome(Step.ANSWER, decision, page=page)
-            return AckResult(outcome, identity, justification, 0, refused.reason)
+            rule = decision.rule.id if decision.rule else ""
+            return AckResult(outcome, identity, rule, justification, 0, refused.reason)
         outcome = Outcome(Step.ANSWER, warned, page=pages.redirect(claim.return_url))
-        return AckResult(outcome, identity, justification, claim.ttl_seconds, None)
+        return AckResult(outcome, identity, claim.rule, justification, claim.ttl_seconds, None)
 
     async def _redeem(
         self, decision: Decision, identity: str, token: str, justification: str
     ) -> tuple[AckClaim, Decision]:
-        """Redeem the token for the warning it was issued for, among those of this request."""
+        """Redeem the token for the vendor of this host and the rule it was issued for.
+
+        The form is posted to the vendor's host, not to the page that was warned (a rule may
+        warn on a path only), so the rule comes from the signed claim; the store records the
+        acknowledgement for that rule alone."""
         claim = self.signer.open(token)
         warnings = decision.warned or (decision,)
-        scoped = [w for w in warnings if w.ack_scope == claim.vendor]
-        if not scoped:
+        warned = next((w for w in warnings if w.ack_scope == claim.vendor), None)
+        if warned is None:
             raise InvalidToken("issued for another vendor")
-        warned = next((w for w in scoped if w.rule and w.rule.id == claim.rule), None)
-        if warned is None or warned.rule is None:
-            raise InvalidToken("issued for another rule")
         claim = await redeem(
             self.signer,
             self.store,
             token,
             identity=identity,
             vendor=warned.ack_scope,
-            rule=warned.rule.id,
+            rule=claim.rule,
             justification=justification,
         )
         return claim, warned
