@@ -53,6 +53,7 @@ from aiwall.proxy.flows import (
 )
 from aiwall.proxy.reload import ConfigFiles
 from aiwall.telemetry.events import EventLog, RequestContext
+from aiwall.telemetry.limits import RefusalLimiter
 from aiwall.telemetry.metrics import Metrics
 
 logger = logging.getLogger("aiwall")
@@ -61,6 +62,8 @@ _ANSWERED = "aiwall_answered"
 _PENDING_FORM = "aiwall_ack"
 _STREAM_ABOVE = 256 * 1024  # bytes
 _STORE_PING_SECONDS = 5.0
+# (client ip, user, host, rule, status): identical refusals of one client
+RefusalKey = tuple[str | None, str | None, str | None, str | None, int | None]
 
 
 class AiWall:
@@ -78,6 +81,8 @@ class AiWall:
         self._refused: weakref.WeakSet[connection.Client] = weakref.WeakSet()
         self._tasks: set[asyncio.Task[None]] = set()
         self._files: ConfigFiles | None = None
+        # One client cannot flood the log with identical refusals (HTTP/2 rapid reset).
+        self.refusals: RefusalLimiter[RefusalKey] = RefusalLimiter()
 
     def load(self, loader: Loader) -> None:
         loader.add_option("aiwall_rules", str, "rules.yaml", "The organisation's rules file.")
@@ -248,10 +253,29 @@ class AiWall:
             if ping := getattr(self.store, "ping", None):
                 await ping()
 
+    async def _summarise_refusals(self) -> None:
+        while True:
+            await asyncio.sleep(self.refusals.interval)
+            self.flush_refusals()
+
+    def flush_refusals(self) -> None:
+        """One event for each client whose identical refusals were counted, not written."""
+        for (ip, user, host, rule, status), count, seconds in self.refusals.expired():
+            self.events.decisions_suppressed(
+                client_ip=ip,
+                user=user,
+                host=host,
+                rule_id=rule,
+                status_code=status,
+                count=count,
+                seconds=seconds,
+            )
+
     def running(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks.add(loop.create_task(self._watch()))
         self._tasks.add(loop.create_task(self._ping_store()))
+        self._tasks.add(loop.create_task(self._summarise_refusals()))
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
             loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
 
@@ -411,6 +435,8 @@ class AiWall:
     def done(self) -> None:
         for task in self._tasks:
             task.cancel()
+        self.refusals.interval = 0.0  # whatever was counted is summarised before the end
+        self.flush_refusals()
         self._close_later(self.store)
         self.metrics.close()
         self.events.close()
@@ -497,6 +523,12 @@ class AiWall:
         """One event for an outcome that is logged: what was enforced, as it was enforced."""
         if not outcome.logged:
             return
+        decision = outcome.decision
+        if not outcome.forwarded:
+            rule = decision.rule.id if decision.rule else None
+            ip = str(client.ip) if client.ip else None
+            if not self.refusals.admit((ip, client.user, decision.host, rule, outcome.status)):
+                return
         context = RequestContext(
             client_ip=str(client.ip) if client.ip else None,
             user=client.user,
