@@ -18,24 +18,48 @@ from aiwall.analysis.report import run as run_report
 from aiwall.analysis.resolve import resolve_lines
 from aiwall.cli.pac import pac_for, proxy_argument
 from aiwall.core.card import card_for, render_text
-from aiwall.core.config import Config, load_config
+from aiwall.core.config import Config, load_config, load_rules_file
 from aiwall.core.decision import Decision, RequestInfo
-from aiwall.core.diff import diff_registries
+from aiwall.core.diff import diff_registries, diff_rules
 from aiwall.core.policy import Product, VendorRecord
-from aiwall.core.registry import load_registry
+from aiwall.core.policytests import run_policy_tests
+from aiwall.core.reach import analyse
+from aiwall.core.registry import default_policies_dir, load_registry
 from aiwall.core.rules import RulesFile
 from aiwall.core.urls import url_names
 from aiwall.core.yamlsource import ConfigError
 
+LOCAL_RULES = Path("rules.yaml")
+
 
 def default_rules_path() -> Path:
     """`./rules.yaml` when there is one, else the shipped example."""
-    local = Path("rules.yaml")
-    return (
-        local
-        if local.exists()
-        else Path(str(importlib.resources.files("aiwall") / "rules.example.yaml"))
+    return LOCAL_RULES if LOCAL_RULES.exists() else shipped_example()
+
+
+def shipped_example() -> Path:
+    return Path(str(importlib.resources.files("aiwall") / "rules.example.yaml"))
+
+
+def rules_in_use(given: Path | None) -> tuple[Path, str]:
+    """The rules file a command uses, and why that one: none falls back silently."""
+    if given is not None:
+        return given, "--rules"
+    if LOCAL_RULES.exists():
+        return LOCAL_RULES, "./rules.yaml in the current folder"
+    return shipped_example(), (
+        "THE SHIPPED EXAMPLE: no --rules given and no ./rules.yaml here;"
+        " copy it to rules.yaml and adapt it"
     )
+
+
+def announce(args: argparse.Namespace, rules: bool = True) -> Path:
+    """Say on stderr which rules file and vendor records a command uses; return the rules."""
+    path, why = rules_in_use(getattr(args, "rules", None))
+    records = args.policies or f"{default_policies_dir()} (the shipped ones)"
+    used = f"rules {path} ({why}); " if rules else ""
+    print(f"aiwall: {used}vendor records {records}", file=sys.stderr)
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,9 +116,14 @@ def _parser() -> argparse.ArgumentParser:
         "discover", _discover, "which AI vendors and products proxy or DNS logs show in use"
     )
     add_discover_arguments(discover)
-    diff = command("diff", _diff, "field-level changes between two policy folders", config=False)
-    diff.add_argument("old", type=Path)
-    diff.add_argument("new", type=Path)
+    diff = command(
+        "diff",
+        _diff,
+        "field-level changes between two policy folders, or rule-level between two rules files",
+        config=False,
+    )
+    diff.add_argument("old", type=Path, help="a policies folder or a rules file")
+    diff.add_argument("new", type=Path, help="of the same kind as OLD")
     report = command(
         "report",
         run_report,
@@ -121,6 +150,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--secret", default="", help="file with the acknowledgement signing key")
     run.add_argument("--metrics", default="", metavar="HOST:PORT", help="metrics and health")
     run.add_argument(
+        "--state-dir",
+        default="",
+        metavar="DIR",
+        help="keep the last good configuration here, to serve it when a restart finds broken"
+        " files (empty: not kept, and a start with broken files fails)",
+    )
+    run.add_argument(
         "--set",
         dest="mitmproxy_options",
         action="append",
@@ -137,20 +173,33 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace) -> Config:
-    return load_config(args.rules or default_rules_path(), args.policies)
+    """The configuration a tool looks at; its policy tests are `aiwall check`'s to report."""
+    return load_config(announce(args), args.policies, tests=False)
 
 
 def _check(args: argparse.Namespace) -> int:
+    """Validate; run the policy tests; show what each rule can decide. Exit 1 on any error."""
     config = _load(args)
     for warning in config.warnings:
         print(warning, file=sys.stderr)
+    analysis = analyse(config)
+    for line in analysis.lines():
+        print(line)
+    tests = run_policy_tests(config.engine, config.rules_document)
+    findings = sorted([*analysis.problems, *tests.failures], key=lambda p: (p.file, p.line))
+    for problem in findings:
+        print(problem, file=sys.stderr)
+    failed = len(tests.outcomes) - tests.passed
+    print(f"tests: {tests.passed} passed, {failed} failed" if tests.outcomes else "tests: none")
+    errors = [p for p in findings if p.severity == "error"]
     products = sum(len(v.products) for v in config.registry.vendors.values())
+    verdict = f"FAILED ({len(errors)} problems)" if errors else "OK"
     print(
-        f"OK: {config.rules_path}: {len(config.rules.rules)} rules;"
+        f"{verdict}: {config.rules_path}: {len(config.rules.rules)} rules;"
         f" {len(config.registry.vendors)} vendors, {products} products,"
         f" {len(config.registry.index)} host entries"
     )
-    return 0
+    return 1 if errors else 0
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -211,6 +260,7 @@ def _explanation(url: str, request: RequestInfo, decision: Decision) -> str:
 
 
 def _vendors(args: argparse.Namespace) -> int:
+    announce(args, rules=False)  # the facts alone: no rules apply to this list
     registry = load_registry(args.policies)
     rows = [_vendor_row(v, p) for v in registry.vendors.values() for p in v.products]
     if args.json:
@@ -275,7 +325,14 @@ def _discover(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    changes = diff_registries(load_registry(args.old), load_registry(args.new))
+    if args.old.is_dir() != args.new.is_dir():
+        print("aiwall: compare two policy folders or two rules files", file=sys.stderr)
+        return 2
+    if args.old.is_dir():
+        changes = diff_registries(load_registry(args.old), load_registry(args.new))
+    else:
+        rule_changes = diff_rules(load_rules_file(args.old), load_rules_file(args.new))
+        changes = [str(change) for change in rule_changes]
     for change in changes:
         print(change)
     return 1 if changes else 0
@@ -310,13 +367,14 @@ def parse_listen(text: str) -> tuple[str, int]:
 def _run(args: argparse.Namespace) -> int:
     from aiwall.proxy.run import serve  # mitmproxy loads only for the proxy itself
 
-    rules = args.rules or default_rules_path()
+    rules = announce(args)
     options: dict[str, str | int] = {
         "aiwall_log_max_bytes": args.log_max_bytes,
         "aiwall_log_backups": args.log_backups,
         "aiwall_ack_store": args.ack_store,
         "aiwall_secret": args.secret,
         "aiwall_metrics": args.metrics,
+        "aiwall_state_dir": args.state_dir,
     }
     return serve(
         args.listen,

@@ -1,10 +1,13 @@
-"""Field-level differences between two sets of vendor records (`aiwall diff`, `policy.changed`)."""
+"""Differences between two sets of vendor records, field by field (`aiwall diff`,
+`policy.changed`), and between two rules files, rule by rule (`aiwall diff`, `config.loaded`)."""
 
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from aiwall.core.policy import VendorRecord
 from aiwall.core.registry import Registry
+from aiwall.core.rules import RulesFile
 
 _SHOWN = 240  # characters of a changed value shown on its line
 
@@ -68,3 +71,64 @@ def _shown(value: Any) -> str:
     else:
         text = " ".join(str(value).split())
     return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    """One rule added, removed, or changed (with the fields that changed; `position` when it
+    moved relative to the other rules: the first rule that matches decides)."""
+
+    rule: str
+    change: Literal["added", "removed", "changed"]
+    fields: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        fields = f": {', '.join(self.fields)}" if self.fields else ""
+        return f"rule {self.rule}: {self.change}{fields}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"rule": self.rule, "change": self.change, "fields": list(self.fields)}
+
+
+def diff_rules(old: RulesFile, new: RulesFile) -> list[RuleChange]:
+    """Rules removed, then each rule of the new file that was added or changed, in its order."""
+    before = {rule.id: rule.model_dump(mode="json") for rule in old.rules}
+    after = {rule.id: rule.model_dump(mode="json") for rule in new.rules}
+    kept = _kept_in_order(
+        [r.id for r in old.rules if r.id in after], [r.id for r in new.rules if r.id in before]
+    )
+    changes = [RuleChange(rule_id, "removed") for rule_id in before if rule_id not in after]
+    for rule_id, rule in after.items():
+        if rule_id not in before:
+            changes.append(RuleChange(rule_id, "added"))
+            continue
+        fields = [name for name, _, _ in _field_changes(before[rule_id], rule)]
+        if rule_id not in kept:
+            fields.insert(0, "position")
+        if fields:
+            changes.append(RuleChange(rule_id, "changed", tuple(fields)))
+    return changes
+
+
+def _kept_in_order(old: list[str], new: list[str]) -> set[str]:
+    """The rules whose order relative to each other stayed the same (a longest common
+    subsequence); the others moved."""
+    lengths = [[0] * (len(new) + 1) for _ in range(len(old) + 1)]
+    for i in range(len(old) - 1, -1, -1):
+        for j in range(len(new) - 1, -1, -1):
+            lengths[i][j] = (
+                lengths[i + 1][j + 1] + 1
+                if old[i] == new[j]
+                else max(lengths[i + 1][j], lengths[i][j + 1])
+            )
+    kept: set[str] = set()
+    i = j = 0
+    while i < len(old) and j < len(new):
+        if old[i] == new[j]:
+            kept.add(old[i])
+            i, j = i + 1, j + 1
+        elif lengths[i + 1][j] >= lengths[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return kept

@@ -23,9 +23,9 @@ from aiwall.core.decision import (
 )
 from aiwall.core.hostindex import HostEntry, HostIndex
 from aiwall.core.hosts import InvalidHost, normalise_host, redacted
-from aiwall.core.policy import Product, VendorRecord
+from aiwall.core.policy import UNKNOWN, Product, VendorRecord
 from aiwall.core.registry import Registry, is_stale
-from aiwall.core.rules import Action, Match, Mode, Rule, RulesFile, Settings
+from aiwall.core.rules import Action, Identity, Match, Mode, Rule, RulesFile, Settings
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ FACT_FIELDS = (
     "training",
     "residency",
     "residency_outside",
+    "jurisdiction",
     "zero_retention",
     "dpa",
     "retention_over",
@@ -94,6 +95,7 @@ def fact_value(subject: Subject, name: str) -> Any:
         "training": str(product.training),
         "residency": list(product.residency),
         "residency_outside": list(product.residency),
+        "jurisdiction": list(vendor.jurisdiction_of(product)),
         "zero_retention": _known(product.zero_retention),
         "dpa": _known(product.dpa),
         "retention_over": product.retention,
@@ -120,7 +122,7 @@ class Engine:
         self.rules = rules
         self.settings: Settings = rules.settings
         self._today = today
-        self._compiled = tuple(_compile(rule, rules) for rule in rules.rules)
+        self.compiled = tuple(_compile(rule, rules) for rule in rules.rules)
         self._org_hosts: HostIndex[bool] = HostIndex()
         for rule in rules.rules:
             for host in rule.match.host:
@@ -135,7 +137,7 @@ class Engine:
                 host = normalise_host(name.raw)
             except InvalidHost:
                 return True
-            if self._route(host, path) is not None:
+            if self.route(host, path) is not None:
                 return True
         return False
 
@@ -186,7 +188,7 @@ class Engine:
             if host in routed:
                 destination = routed[host]
             else:
-                destination = routed[host] = self._route(host, request.path)
+                destination = routed[host] = self.route(host, request.path)
             if destination is None:
                 names.append(NameOutcome(name.seen_in, name.raw, host))
                 continue
@@ -203,7 +205,7 @@ class Engine:
                 subjects[host] = Subject(host, vendor, product, stale, request)
         return tuple(names), list(subjects.values()), tuple(headers.values())
 
-    def _route(self, host: str, path: str) -> Route | None:
+    def route(self, host: str, path: str) -> Route | None:
         """Vendor, product and tenant header for an AI host; None for other traffic."""
         resolution = self.registry.resolve(host, path)
         if resolution is None:
@@ -264,14 +266,14 @@ class Engine:
     def _rules_for(self, subject: Subject, explain: bool) -> tuple[CompiledRule, ...]:
         """The rules whose fact checks hold for this product (all of them when explaining)."""
         if explain:
-            return self._compiled
+            return self.compiled
         vendor_id = subject.vendor.id if subject.vendor else None
         product_id = subject.product.id if subject.product else None
         key = (vendor_id, product_id, subject.stale)
         candidates = self._candidates.get(key)
         if candidates is None:
             candidates = tuple(
-                c for c in self._compiled if c.first_failure(subject, c.fact_checks) is None
+                c for c in self.compiled if c.first_failure(subject, c.fact_checks) is None
             )
             self._candidates[key] = candidates
         return candidates
@@ -327,7 +329,7 @@ def _fact_checks(match: Match) -> Iterator[Check]:
         yield "training", _has_facts(lambda v, p, s: p.training in training)
     if match.residency:
         inside = frozenset(match.residency)
-        yield "residency", _has_facts(lambda v, p, s: any(c in inside for c in p.residency))
+        yield "residency", _has_facts(lambda v, p, s: _any_of(p.residency, inside))
     if match.residency_outside:
         allowed = frozenset(match.residency_outside)
         yield (
@@ -336,6 +338,9 @@ def _fact_checks(match: Match) -> Iterator[Check]:
                 lambda v, p, s: not p.residency or any(c not in allowed for c in p.residency)
             ),
         )
+    if match.jurisdiction:
+        law = frozenset(match.jurisdiction)
+        yield "jurisdiction", _has_facts(lambda v, p, s: _any_of(v.jurisdiction_of(p), law))
     if match.zero_retention:
         zdr = frozenset(match.zero_retention)
         yield "zero_retention", _has_facts(lambda v, p, s: _known(p.zero_retention) in zdr)
@@ -351,7 +356,18 @@ def _fact_checks(match: Match) -> Iterator[Check]:
         yield "stale", _has_facts(lambda v, p, s: s.stale == stale)
 
 
+def _any_of(codes: tuple[str, ...], wanted: frozenset[str]) -> bool:
+    """Any of the record's region codes is wanted; a record with none is `unknown`."""
+    return any(c in wanted for c in codes) if codes else UNKNOWN in wanted
+
+
+def users_known(settings: Settings) -> bool:
+    """Rules see proxy-auth user names only when settings.identity uses them."""
+    return Identity.PROXY_AUTH in settings.identity
+
+
 def _request_checks(match: Match, rules: RulesFile) -> Iterator[Check]:
+    known = users_known(rules.settings)
     if match.host:
         hosts: HostIndex[bool] = HostIndex()
         for host in match.host:
@@ -361,11 +377,13 @@ def _request_checks(match: Match, rules: RulesFile) -> Iterator[Check]:
         groups = tuple(rules.groups[name] for name in match.group)
         yield (
             "group",
-            lambda s: any(g.has(s.request.user, s.request.client_ip) for g in groups),
+            lambda s: any(
+                g.has(s.request.user if known else None, s.request.client_ip) for g in groups
+            ),
         )
     if match.user:
         named = frozenset(match.user)
-        yield "user", lambda s: s.request.user in named
+        yield "user", lambda s: known and s.request.user in named
     if match.network:
         listed = tuple(match.network)
         yield "network", lambda s: _in_networks(s, listed)
@@ -377,7 +395,7 @@ def _request_checks(match: Match, rules: RulesFile) -> Iterator[Check]:
         yield "path", lambda s: pattern.match(s.request.path) is not None
     if match.upload is not None:
         wanted = match.upload
-        threshold = rules.settings.upload_size if wanted is True else int(wanted)
+        threshold = rules.settings.upload_size if isinstance(wanted, bool) else int(wanted)
         expected = wanted is not False
         yield "upload", lambda s: _is_upload(s.request, threshold) == expected
 

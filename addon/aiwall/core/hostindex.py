@@ -5,8 +5,9 @@ name's length, never on how many entries the index holds.
 """
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from aiwall.core.hosts import normalise_host
+from aiwall.core.hosts import InvalidHost, normalise_host
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,11 @@ class HostEntry:
 
     @classmethod
     def parse(cls, text: str) -> "HostEntry":
-        """Raises InvalidHost for a host part that is no valid name."""
+        """Raises InvalidHost for a host part that is no valid name, and for a URL."""
+        if "://" in text:
+            parts = urlsplit(text)
+            written = (parts.hostname or "") + (parts.path if parts.path != "/" else "")
+            raise InvalidHost(text, f"write a host name, not a URL: {written or 'example.com'}")
         host, slash, path = text.partition("/")
         return cls(normalise_host(host), slash + path)
 

@@ -16,7 +16,9 @@ from pydantic import (
 )
 
 from aiwall.core.durations import parse_duration
-from aiwall.core.policy import Confidence, Identifier, Kind, Region, Strict, Training
+from aiwall.core.policy import UNKNOWN, Confidence, Identifier, Kind, Strict, Training
+from aiwall.core.regions import check_region
+from aiwall.core.suggest import did_you_mean
 
 
 class Action(StrEnum):
@@ -80,8 +82,22 @@ def _listed(value: Any) -> Any:
     return [value] if isinstance(value, str | int | float | bool | dict) else value
 
 
-def _upper(value: str) -> str:
-    return value.upper()
+# RFC 9110 and PATCH (RFC 5789): a method outside this set is a typo, not a request to match.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+
+
+def _http_method(value: str) -> str:
+    method = value.upper()
+    if method not in HTTP_METHODS:
+        hint = did_you_mean(method, HTTP_METHODS)
+        raise ValueError(
+            f"{value!r} is not an HTTP method{hint} (known: {', '.join(HTTP_METHODS)})"
+        )
+    return method
+
+
+def _region_or_unknown(value: str) -> str:
+    return UNKNOWN if value == UNKNOWN else check_region(value)
 
 
 Duration = Annotated[
@@ -105,6 +121,9 @@ Network = Annotated[
 ]
 Known = bool | Literal["unknown"]
 AnyOf = BeforeValidator(_listed)
+# A region code, or `unknown` to match the records that do not say.
+RegionOrUnknown = Annotated[str, AfterValidator(_region_or_unknown)]
+HttpMethod = Annotated[str, AfterValidator(_http_method)]
 
 
 class Alternative(Strict):
@@ -163,11 +182,18 @@ class Match(Strict):
     ] = Field(default=(), description="vendor/product, e.g. openai/chatgpt-enterprise")
     kind: Annotated[tuple[Kind, ...], AnyOf] = ()
     training: Annotated[tuple[Training, ...], AnyOf] = ()
-    residency: Annotated[tuple[Region, ...], AnyOf] = Field(
-        default=(), description="data stored or processed in any of these (unknown never matches)"
+    residency: Annotated[tuple[RegionOrUnknown, ...], AnyOf] = Field(
+        default=(),
+        description="data stored or processed in any of these; `unknown` matches the records"
+        " that do not say (without it they never match)",
     )
-    residency_outside: Annotated[tuple[Region, ...], AnyOf] = Field(
+    residency_outside: Annotated[tuple[RegionOrUnknown, ...], AnyOf] = Field(
         default=(), description="data stored or processed anywhere else (unknown matches)"
+    )
+    jurisdiction: Annotated[tuple[RegionOrUnknown, ...], AnyOf] = Field(
+        default=(),
+        description="the law of any of these countries governs the operator; `unknown` matches"
+        " the records that do not say (without it they never match)",
     )
     zero_retention: Annotated[tuple[Known, ...], AnyOf] = ()
     dpa: Annotated[tuple[Known, ...], AnyOf] = ()
@@ -177,9 +203,12 @@ class Match(Strict):
     confidence: Annotated[tuple[Confidence, ...], AnyOf] = ()
     stale: bool | None = None
     group: Annotated[tuple[Identifier, ...], AnyOf] = ()
-    user: Annotated[tuple[str, ...], AnyOf] = ()
+    user: Annotated[tuple[str, ...], AnyOf] = Field(
+        default=(),
+        description="proxy-auth user names; known only when settings.identity has proxy-auth",
+    )
     network: Annotated[tuple[Network, ...], AnyOf] = ()
-    method: Annotated[tuple[Annotated[str, AfterValidator(_upper)], ...], AnyOf] = ()
+    method: Annotated[tuple[HttpMethod, ...], AnyOf] = ()
     path: Annotated[tuple[str, ...], AnyOf] = Field(
         default=(), description="glob on the path without query: /api/*/upload*"
     )
@@ -190,6 +219,13 @@ class Match(Strict):
     host: Annotated[tuple[str, ...], AnyOf] = Field(
         default=(), description="host names (and subdomains); makes unlisted hosts AI traffic"
     )
+
+    @field_validator("residency_outside")
+    @classmethod
+    def _outside_names_regions(cls, regions: tuple[str, ...]) -> tuple[str, ...]:
+        if UNKNOWN in regions:
+            raise ValueError("unknown residency always counts as outside: list regions only")
+        return regions
 
     @field_validator("path")
     @classmethod
@@ -222,6 +258,27 @@ class Rule(Strict):
         return self
 
 
+class PolicyTest(Strict):
+    """One request and what the rules must do with it; `aiwall check` and every reload run them."""
+
+    url: str = Field(
+        min_length=1, description="what the client asks for, e.g. https://chat.deepseek.com/"
+    )
+    user: str | None = Field(default=None, description="proxy-auth user name")
+    ip: IPAddress | None = Field(default=None, description="client address")
+    method: HttpMethod = "GET"
+    upload: bool | ByteSize = Field(
+        default=False, description="true: a multipart upload; a size: a body of that many bytes"
+    )
+    expect: Action | Literal["none"] = Field(
+        description="the action, or none for traffic that is not AI (it passes untouched)"
+    )
+    rule: Identifier | None = Field(
+        default=None, description="the id of the rule that must decide; unset: any (or none)"
+    )
+    note: str = Field(default="", description="why: what the case documents")
+
+
 class RulesFile(Strict):
     settings: Settings = Field(default_factory=Settings)
     groups: dict[Identifier, Group] = Field(default_factory=dict)
@@ -230,3 +287,6 @@ class RulesFile(Strict):
         description="vendor → restriction header → the organisation's tenant ids",
     )
     rules: tuple[Rule, ...] = ()
+    tests: tuple[PolicyTest, ...] = Field(
+        default=(), description="requests and the outcome the rules must give them"
+    )

@@ -1,5 +1,8 @@
 """YAML read with the line of every value; problems reported as `file:line: field: message`."""
 
+import re
+import types
+import typing
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -7,6 +10,8 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+
+from aiwall.core.suggest import did_you_mean
 
 Location = tuple[str | int, ...]
 
@@ -56,6 +61,7 @@ class YamlDocument:
     path: Path
     data: Any
     lines: dict[Location, int] = field(default_factory=dict)
+    text: str = ""  # the file as it was read: what a last good configuration keeps
 
     def line_of(self, location: Location) -> int:
         """The line of the value at `location`, or of its nearest enclosing value."""
@@ -74,15 +80,15 @@ class YamlDocument:
         try:
             return model.model_validate(self.data)
         except ValidationError as error:
-            raise ConfigError(self._problems(error)) from None
+            raise ConfigError(self._problems(error, model)) from None
 
-    def _problems(self, error: ValidationError) -> Iterator[Problem]:
+    def _problems(self, error: ValidationError, model: type[BaseModel]) -> Iterator[Problem]:
         details = error.errors(include_url=False)
         for detail in details:
             if detail["type"] == "too_short" and _has_inner_error(detail["loc"], details):
                 continue  # a list left too short only because one of its items was invalid
             location = _data_location(self.data, detail["loc"])
-            yield self.problem(location, _message(detail))
+            yield self.problem(location, _message(detail, model))
 
 
 def load_yaml(path: Path) -> YamlDocument:
@@ -97,7 +103,7 @@ def load_yaml(path: Path) -> YamlDocument:
         text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError([Problem(str(path), 1, "(file)", f"cannot read: {error}")]) from None
-    document = YamlDocument(path, None)
+    document = YamlDocument(path, None, text=text)
     try:
         _check_shape(path, text)
         node = yaml.compose(text, Loader=_Loader)
@@ -191,16 +197,12 @@ def _data_location(data: Any, loc: tuple[int | str, ...]) -> Location:
     return tuple(location)
 
 
-_MESSAGES = {
-    "extra_forbidden": "unknown field",
-    "missing": "required field is missing",
-}
-
-
-def _message(detail: Any) -> str:
+def _message(detail: Any, model: type[BaseModel]) -> str:
     kind = detail["type"]
-    if kind in _MESSAGES:
-        return str(_MESSAGES[kind])
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        return _unknown_field(str(detail["loc"][-1]), _fields_at(model, detail["loc"][:-1]))
     message = str(detail["msg"])
     for noise in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(noise)
@@ -208,4 +210,53 @@ def _message(detail: Any) -> str:
         given = detail["input"]
         if isinstance(given, str | int | float | bool) and repr(given) not in message:
             message += f" (got {given!r})"
+        if kind in ("enum", "literal_error") and isinstance(given, str):
+            message += did_you_mean(given, re.findall(r"'([^']*)'", str(detail["ctx"]["expected"])))
     return message
+
+
+def _unknown_field(name: str, fields: list[str]) -> str:
+    if not fields:
+        return "unknown field"
+    if hint := did_you_mean(name, fields):
+        return "unknown field" + hint
+    return f"unknown field (fields here: {', '.join(fields)})"
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The field names of the model found at `loc` inside `model` (none if it is no model)."""
+    annotation: Any = model
+    for part in loc:
+        annotation = _model_or_container(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field_info = annotation.model_fields.get(str(part))
+            if field_info is None:
+                continue  # a union member's tag in the location, not a key of the data
+            annotation = field_info.annotation
+        elif typing.get_origin(annotation) in (dict, tuple, list):
+            annotation = typing.get_args(annotation)[
+                -1 if typing.get_origin(annotation) is dict else 0
+            ]
+    annotation = _model_or_container(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _model_or_container(annotation: Any) -> Any:
+    """Strip Annotated and unions down to the model (or dict, list, tuple) they hold."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(annotation) if a is not type(None)]
+            structured = [
+                a
+                for a in members
+                if (isinstance(a, type) and issubclass(a, BaseModel))
+                or typing.get_origin(a) in (dict, tuple, list)
+            ]
+            annotation = (structured or members)[0]
+        else:
+            return annotation
