@@ -143,14 +143,33 @@ def _check_shape(path: Path, text: str) -> None:
             raise ConfigError([Problem(str(path), line, "(file)", message)])
 
 
+# What the YAML parser's messages usually mean for a person editing the file.
+_PLAIN_WORDS = (
+    ("'\\t'", "YAML is indented with spaces, not tabs"),
+    (
+        "mapping values are not allowed here",
+        "check the indentation, or quote a value that contains ': '",
+    ),
+    ("expected <block end>", "a line is indented less or more than the ones around it"),
+    ("did not find expected '-' indicator", "a line is indented differently from the '- ' items"),
+    ("did not find expected key", "a line is indented differently from the keys around it"),
+    ("could not find expected ':'", "a key is missing its ':', or a line is indented too far"),
+    ("did not find expected ',' or ']'", "a [ list ] is not closed, or an item needs quotes"),
+    ("did not find expected ',' or '}'", "a { mapping } is not closed, or a value needs quotes"),
+    ("did not find expected node content", "a value is missing, or a [ or { is not closed"),
+    ("found unexpected end of stream", "a quoted string is not closed"),
+    ("found unknown escape character", "in double quotes \\ starts an escape: use single quotes"),
+    ("block sequence entries are not allowed here", "a '- ' list item is indented wrongly"),
+)
+
+
 def _plain_words(message: str, rest: list[str]) -> str:
     """The YAML parser's message, with what it usually means for a person editing the file."""
     if rest and "\t" in rest[0][: len(rest[0]) - len(rest[0].lstrip())]:
         return f"{message}: YAML is indented with spaces, not tabs"
-    if "mapping values are not allowed here" in message:
-        return f"{message}: check the indentation, or quote a value that contains ': '"
-    if "expected <block end>" in message:
-        return f"{message}: a line is indented less or more than the ones around it"
+    for cue, meaning in _PLAIN_WORDS:
+        if cue in message:
+            return f"{message}: {meaning}"
     return message
 
 

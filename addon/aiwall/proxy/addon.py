@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 import time
 import weakref
 from dataclasses import replace
@@ -34,9 +35,10 @@ from aiwall.ack.store import AckStore, MemoryAckStore, open_ack_store
 from aiwall.ack.tokens import TokenSigner
 from aiwall.core.config import Config
 from aiwall.core.decision import Decision, RequestInfo
-from aiwall.core.diff import diff_registries
+from aiwall.core.diff import diff_registries, diff_rules
 from aiwall.core.registry import default_policies_dir
-from aiwall.core.rules import Action, Intercept
+from aiwall.core.rules import Action, Intercept, RulesFile
+from aiwall.core.yamlsource import ConfigError
 from aiwall.pages import answers as pages
 from aiwall.proxy import tunnels
 from aiwall.proxy.enforce import AckForm, Enforcer, Outcome, Seen, Step
@@ -51,6 +53,7 @@ from aiwall.proxy.flows import (
     request_names,
     request_path,
 )
+from aiwall.proxy.lastgood import LastGood
 from aiwall.proxy.reload import ConfigFiles
 from aiwall.telemetry.events import EventLog, RequestContext
 from aiwall.telemetry.limits import RefusalLimiter
@@ -81,6 +84,8 @@ class AiWall:
         self._refused: weakref.WeakSet[connection.Client] = weakref.WeakSet()
         self._tasks: set[asyncio.Task[None]] = set()
         self._files: ConfigFiles | None = None
+        # What serves while the files on disk are rejected (None: the files are in force).
+        self._instead_of_files: str | None = None
         # One client cannot flood the log with identical refusals (HTTP/2 rapid reset).
         self.refusals: RefusalLimiter[RefusalKey] = RefusalLimiter()
 
@@ -125,6 +130,13 @@ class AiWall:
             "HOST:PORT for /metrics, /healthz and /readyz (empty: off).",
         )
         loader.add_option(
+            "aiwall_state_dir",
+            str,
+            "",
+            "Folder where the last good configuration is kept: a start that finds broken files"
+            " serves it (empty: not kept, and such a start fails).",
+        )
+        loader.add_option(
             "aiwall_reload_interval",
             int,
             2,
@@ -162,13 +174,15 @@ class AiWall:
             )
         if "aiwall_secret" in updated:
             self.signer = _signer(ctx.options.aiwall_secret)
-        if {"aiwall_rules", "aiwall_policies"} & updated:
-            policies = ctx.options.aiwall_policies
+        if {"aiwall_rules", "aiwall_policies", "aiwall_state_dir"} & updated:
+            policies, state = ctx.options.aiwall_policies, ctx.options.aiwall_state_dir
             self._files = ConfigFiles(
                 Path(ctx.options.aiwall_rules),
                 Path(policies) if policies else default_policies_dir(),
+                LastGood(Path(state)) if state else None,
             )
-            self._apply(*self._files.read())
+            kept = self._files.last_good.rules() if self._files.last_good else None
+            self._apply(*self._files.read(), rules_before=kept)
         if "aiwall_metrics" in updated:
             self._serve_metrics(ctx.options.aiwall_metrics)
         if "connection_strategy" in updated and ctx.options.connection_strategy != "lazy":
@@ -206,28 +220,82 @@ class AiWall:
             raise RuntimeError("aiwall has no configuration")
         return Enforcer(self.config.rules.settings, self.store, self.signer)
 
-    def _apply(self, config: Config | None, problems: list[str]) -> None:
-        """Swap in a good configuration in one assignment; keep the last good one otherwise."""
+    def _apply(
+        self, config: Config | None, problems: list[str], rules_before: RulesFile | None = None
+    ) -> None:
+        """Swap in a good configuration in one assignment; keep the last good one otherwise.
+
+        `rules_before`: at a start, the rules kept from the last run (for the rule changes)."""
         self.metrics.reloaded(config is not None)
         if config is None:
-            self.events.config_rejected(problems=problems)
-            if self.config is None:
-                raise exceptions.OptionsError("\n".join(problems))
-            logger.error("aiwall: rejected the new configuration, keeping the last good one")
+            self._reject(problems)
             return
         previous, self.config = self.config, config
         assert self._files is not None
-        self.events.config_loaded(
-            rules=str(self._files.rules),
-            policies=str(self._files.policies),
-            vendors=len(config.registry.vendors),
-            rules_count=len(config.rules.rules),
-            warnings=[str(w) for w in config.warnings],
-        )
+        self._in_force(None)
+        before = previous.rules if previous is not None else rules_before
+        self._loaded(config, str(self._files.rules), str(self._files.policies), before)
+        if previous is None:
+            for warning in config.warnings:  # at a start only: a reload repeats them in its event
+                print(warning, file=sys.stderr)
         if previous is not None and (
             changes := diff_registries(previous.registry, config.registry)
         ):
             self.events.policy_changed(changes=changes)
+
+    def _reject(self, problems: list[str]) -> None:
+        """Rejected files: the configuration in force keeps serving; at a start, the last good
+        one kept in the state directory; without one, aiwall does not start. Loudly each time."""
+        if self.config is not None:
+            serving = self._instead_of_files or "the configuration in force before"
+            _say(f"rejected the changed configuration; {serving} keeps serving", problems)
+            self._in_force(serving)
+            self.events.config_rejected(problems=problems, serving=serving)
+            return
+        last_good = self._files.last_good if self._files else None
+        try:
+            kept = last_good.load() if last_good else None
+        except ConfigError as error:
+            problems = [*problems, *(f"{p} (the kept last good copy)" for p in error.problems)]
+            kept = None
+        if kept is None:
+            reason = "there is no last good configuration to serve"
+            if last_good is None:
+                reason += " (aiwall_state_dir / aiwall run --state-dir keeps one)"
+            _say(f"rejected the configuration, and {reason}: aiwall does not start", problems)
+            self.events.config_rejected(problems=problems, serving="nothing: aiwall does not start")
+            raise exceptions.OptionsError(f"aiwall: the configuration was rejected and {reason}")
+        config, saved = kept
+        serving = (
+            f"the last good configuration, accepted {saved.saved} from {saved.source_rules}"
+            f" (kept in {saved.rules.parent.parent})"
+        )
+        _say(
+            f"rejected the configuration; serving {serving} instead, until the files are"
+            " fixed (aiwall_config_in_sync is 0 meanwhile)",
+            problems,
+        )
+        self.config = config
+        self._in_force(serving)
+        self.events.config_rejected(problems=problems, serving=serving)
+        self._loaded(config, str(saved.rules), str(saved.policies), None)
+
+    def _in_force(self, instead: str | None) -> None:
+        """Note what serves: the files (None), or what serves instead of them, and why."""
+        self._instead_of_files = instead
+        self.metrics.in_sync(instead is None)
+
+    def _loaded(self, config: Config, rules: str, policies: str, before: RulesFile | None) -> None:
+        changes = diff_rules(before, config.rules) if before is not None else []
+        self.events.config_loaded(
+            rules=rules,
+            policies=policies,
+            vendors=len(config.registry.vendors),
+            rules_count=len(config.rules.rules),
+            warnings=[str(w) for w in config.warnings],
+            rules_hash=config.rules_hash,
+            rule_changes=[change.as_json() for change in changes],
+        )
 
     async def _reload(self) -> None:
         """Validate off the event loop, then swap between requests."""
@@ -299,8 +367,16 @@ class AiWall:
                 f"aiwall_metrics: cannot listen on {listen}: {error}"
             ) from None
 
-    def _ready(self) -> bool:
-        return self.config is not None
+    def _ready(self) -> tuple[bool, str]:
+        """Ready whenever a configuration serves; the body says when it is not the files'."""
+        if self.config is None:
+            return False, "not ready: no configuration"
+        if self._instead_of_files is not None:
+            return True, (
+                f"ready, serving {self._instead_of_files}: the rules or vendor record files were"
+                " rejected (see config.rejected in the log, or stderr)"
+            )
+        return True, "ready"
 
     @property
     def intercept(self) -> Intercept:
@@ -559,6 +635,12 @@ class AiWall:
             client_ip=str(ip) if ip else None,
         )
         logger.exception("aiwall failed closed in %s", where, exc_info=error)
+
+
+def _say(headline: str, problems: list[str]) -> None:
+    """A rejected configuration on stderr, whoever runs aiwall: every problem, one a line."""
+    lines = [f"aiwall: ERROR: {headline}:", *(f"  {problem}" for problem in problems)]
+    print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 def _seen(flow: http.HTTPFlow) -> Seen:

@@ -1,17 +1,20 @@
 """Reading the configuration, and noticing that the rules file or a vendor record changed.
 
-Every load is validated in full; whatever goes wrong in it (a ConfigError with file and line,
-or anything unexpected) becomes a list of problems that rejects the new configuration, so the
-last good one keeps serving and the watcher keeps watching.
+Every load is validated in full and its policy tests run; whatever goes wrong in it (a
+ConfigError with file and line, or anything unexpected) becomes a list of problems that rejects
+the new configuration, so the last good one keeps serving and the watcher keeps watching. Each
+accepted configuration is kept in the state directory, if there is one (proxy/lastgood.py).
 """
 
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiwall.core.config import Config, load_config
 from aiwall.core.yamlsource import ConfigError
+from aiwall.proxy.lastgood import LastGood
 
 logger = logging.getLogger("aiwall")
 
@@ -42,6 +45,7 @@ class ConfigFiles:
 
     rules: Path
     policies: Path
+    last_good: LastGood | None = None
     read_fingerprint: Fingerprint = field(default=())
 
     def changed(self) -> bool:
@@ -52,9 +56,25 @@ class ConfigFiles:
         # Taken before reading: a change made while (or just after) reading is a change.
         self.read_fingerprint = fingerprint(self.rules, self.policies)
         try:
-            return load_config(self.rules, self.policies), []
+            config = load_config(self.rules, self.policies)
         except ConfigError as error:
             return None, [str(p) for p in error.problems]
         except Exception as error:  # a bug must reject the change, never stop the watcher
             logger.exception("aiwall: loading %s failed", self.rules)
             return None, [f"{self.rules}: the configuration could not be loaded: {error!r}"]
+        self._keep(config)
+        return config, []
+
+    def _keep(self, config: Config) -> None:
+        """Keep an accepted configuration for the next start; failing to is said, not fatal."""
+        if self.last_good is None:
+            return
+        try:
+            self.last_good.save(config, self.policies)
+        except OSError as error:
+            print(
+                f"aiwall: ERROR: cannot keep the last good configuration in"
+                f" {self.last_good.directory}: {error}",
+                file=sys.stderr,
+                flush=True,
+            )

@@ -5,10 +5,10 @@ import sys
 from pathlib import Path
 
 from mitmproxy.addons.termlog import TermLog
+from mitmproxy.exceptions import OptionsError
 from mitmproxy.options import Options
 from mitmproxy.tools.dump import DumpMaster
 
-from aiwall.core.config import load_config
 from aiwall.proxy.addon import AiWall
 
 
@@ -22,10 +22,10 @@ def serve(
     options: dict[str, str | int] | None = None,
     mitmproxy_options: list[str] | None = None,
 ) -> int:
-    """Validate the configuration (ConfigError stops here, as in `aiwall check`), then proxy."""
-    config = load_config(rules, policies)
-    for warning in config.warnings:
-        print(warning, file=sys.stderr)
+    """Proxy. The addon validates the configuration and says on stderr what is wrong with it;
+    with a state directory a start with broken files serves the last good configuration, and
+    without one (or with none kept yet) it ends here with exit status 1."""
+    options = options or {}
     ca = Path(confdir).expanduser() / "mitmproxy-ca-cert.pem"
     host, port = listen
     destination = "stdout" if log == "-" else log
@@ -36,14 +36,24 @@ def serve(
         "  for browsers and operating systems see deploy/README.md (Trusting the CA)",
         file=sys.stderr,
     )
+    if not options.get("aiwall_state_dir"):
+        print(
+            "aiwall: no --state-dir: the last good configuration is not kept, so a restart that"
+            " finds broken files will not start",
+            file=sys.stderr,
+        )
     settings = {
         "aiwall_rules": str(rules),
         "aiwall_policies": str(policies or ""),
         "aiwall_log": log,
         "aiwall_intercept": intercept,
-        **(options or {}),
+        **options,
     }
-    return asyncio.run(_run(listen, confdir, settings, mitmproxy_options or []))
+    try:
+        return asyncio.run(_run(listen, confdir, settings, mitmproxy_options or []))
+    except OptionsError as error:
+        print(f"aiwall: {error}", file=sys.stderr)
+        return 1
 
 
 async def _run(

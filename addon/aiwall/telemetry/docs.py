@@ -32,6 +32,7 @@ MAPPING_OVERRIDES: dict[str, Schema] = {
     "aiwall.ack.reason": TEXT_AND_KEYWORD,
     "aiwall.config.warnings": TEXT_AND_KEYWORD,
     "aiwall.config.problems": TEXT_AND_KEYWORD,
+    "aiwall.config.serving": TEXT_AND_KEYWORD,
     "aiwall.policy.changes": TEXT_AND_KEYWORD,
 }
 

@@ -220,15 +220,26 @@ class EventLog:
         )
 
     def config_loaded(
-        self, *, rules: str, policies: str, vendors: int, rules_count: int, warnings: list[str]
+        self,
+        *,
+        rules: str,
+        policies: str,
+        vendors: int,
+        rules_count: int,
+        warnings: list[str],
+        rules_hash: str,
+        rule_changes: list[dict[str, Any]],
     ) -> None:
+        """A configuration in force; `rule_changes` against the one before it, each
+        `{rule, change: added|removed|changed, fields}`."""
         noted = f", {len(warnings)} warnings" if warnings else ""
+        changed = f", {len(rule_changes)} rules changed" if rule_changes else ""
         self._emit(
             logging.INFO,
             "config.loaded",
             True,
             message=f"config loaded: {rules_count} rules from {rules},"
-            f" {vendors} vendors from {policies}{noted}",
+            f" {vendors} vendors from {policies}{noted}{changed}",
             aiwall={
                 "config": {
                     "rules": rules,
@@ -236,18 +247,21 @@ class EventLog:
                     "vendors": vendors,
                     "rules_count": rules_count,
                     "warnings": warnings,
+                    "rules_hash": rules_hash,
+                    "rule_changes": rule_changes,
                 }
             },
         )
 
-    def config_rejected(self, *, problems: list[str]) -> None:
-        """A configuration that cannot be used; each problem reads `file:line: field: message`."""
+    def config_rejected(self, *, problems: list[str], serving: str) -> None:
+        """A configuration that cannot be used; each problem reads `file:line: field: message`;
+        `serving` says what serves instead."""
         self._emit(
             logging.ERROR,
             "config.rejected",
             False,
-            message="config rejected: " + "; ".join(problems),
-            aiwall={"config": {"problems": problems}},
+            message="config rejected: " + "; ".join(problems) + f"; serving {serving}",
+            aiwall={"config": {"problems": problems, "serving": serving}},
         )
 
     def policy_changed(self, *, changes: list[str]) -> None:

@@ -3,7 +3,8 @@
 /metrics   decisions by action, vendor and rule; acknowledgements; reloads and rejections;
            internal errors; a histogram of decision time
 /healthz   liveness: the process answers
-/readyz    readiness: a configuration is loaded and the acknowledgement store is reachable
+/readyz    readiness: a configuration is loaded (the body says when it is the last good one,
+           kept while the files on disk are rejected)
 """
 
 import threading
@@ -58,6 +59,13 @@ class Metrics:
             registry=self.registry,
         )
         self.store_up.set(1)
+        self.config_in_sync = Gauge(
+            "aiwall_config_in_sync",
+            "Whether the configuration in force is what the files say (1), or the last good one"
+            " kept while the files are rejected (0)",
+            registry=self.registry,
+        )
+        self.config_in_sync.set(1)
         self._server: ThreadingHTTPServer | None = None
         self._decision_counters: dict[tuple[str, str, str], Counter] = {}
 
@@ -81,11 +89,15 @@ class Metrics:
     def reloaded(self, accepted: bool) -> None:
         self.reloads.labels("loaded" if accepted else "rejected").inc()
 
+    def in_sync(self, in_sync: bool) -> None:
+        self.config_in_sync.set(1 if in_sync else 0)
+
     def failed(self, where: str) -> None:
         self.errors.labels(where).inc()
 
-    def serve(self, host: str, port: int, ready: Callable[[], bool]) -> tuple[str, int]:
-        """Start the endpoint in a daemon thread; returns the address it listens on."""
+    def serve(self, host: str, port: int, ready: Callable[[], tuple[bool, str]]) -> tuple[str, int]:
+        """Start the endpoint in a daemon thread; returns the address it listens on. `ready`
+        says whether the proxy is ready, and the line /readyz answers with."""
         self.close()
         handler = _handler(self.registry, ready)
         self._server = ThreadingHTTPServer((host, port), handler)
@@ -102,7 +114,7 @@ class Metrics:
 
 
 def _handler(
-    registry: CollectorRegistry, ready: Callable[[], bool]
+    registry: CollectorRegistry, ready: Callable[[], tuple[bool, str]]
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
@@ -115,8 +127,8 @@ def _handler(
             elif path == "/healthz":
                 self._answer(200, b"ok\n")
             elif path == "/readyz":
-                is_ready = ready()
-                self._answer(200 if is_ready else 503, b"ready\n" if is_ready else b"not ready\n")
+                is_ready, text = ready()
+                self._answer(200 if is_ready else 503, text.encode() + b"\n")
             else:
                 self._answer(404, b"not found\n")
 
