@@ -4,6 +4,7 @@ Each folder under fixtures/broken holds a rules.yaml (and, for policy problems, 
 policies/) and expected.txt: exactly what `aiwall check` must print.
 """
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +19,18 @@ BROKEN = sorted(p for p in (FIXTURES / "broken").iterdir() if p.is_dir())
 
 
 def check(case: Path) -> list[str]:
-    policies = "policies" if (case / "policies").is_dir() else str(Path("..", "..", "policies"))
-    return ["check", "--rules", "rules.yaml", "--policies", policies]
+    return ["check", "--rules", "rules.yaml", "--policies", policies_of(case)]
+
+
+def policies_of(case: Path) -> str:
+    return "policies" if (case / "policies").is_dir() else str(Path("..", "..", "policies"))
+
+
+def problems(case: Path, stderr: str) -> str:
+    """What check printed after saying which files it uses."""
+    announced, _, rest = stderr.partition("\n")
+    assert announced == (f"aiwall: rules rules.yaml (--rules); vendor records {policies_of(case)}")
+    return rest
 
 
 @pytest.mark.parametrize("case", BROKEN, ids=[p.name for p in BROKEN])
@@ -29,7 +40,7 @@ def test_broken_configuration_fails_with_the_expected_message(
     monkeypatch.chdir(case)
     assert main(check(case)) == 1
     captured = capsys.readouterr()
-    assert captured.err == (case / "expected.txt").read_text()
+    assert problems(case, captured.err) == (case / "expected.txt").read_text()
     assert captured.out == ""
 
 
@@ -46,14 +57,23 @@ def test_the_command_line_exits_non_zero_on_a_broken_file() -> None:
         [sys.executable, "-m", "aiwall", *check(case)], cwd=case, capture_output=True, text=True
     )
     assert result.returncode == 1
-    assert result.stderr == (case / "expected.txt").read_text()
+    assert problems(case, result.stderr) == (case / "expected.txt").read_text()
 
 
-def test_shipped_rules_and_policies_pass(capsys: pytest.CaptureFixture[str]) -> None:
+def test_shipped_rules_and_policies_pass_with_no_dead_rule_and_their_tests(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     rules = ROOT / "rules.example.yaml"
     assert main(["check", "--rules", str(rules), "--policies", str(ROOT / "policies")]) == 0
     captured = capsys.readouterr()
-    assert captured.out.startswith(f"OK: {rules}:")
+    lines = captured.out.splitlines()
+    assert lines[-1].startswith(f"OK: {rules}:")
+    assert re.fullmatch(r"tests: (\d+) passed, 0 failed", lines[-2])
+    assert int(lines[-2].split()[1]) >= 10
+    summaries = [line for line in lines if line.startswith("rules[")]
+    assert len(summaries) == len(load_config(rules, ROOT / "policies").rules.rules)
+    assert all("decides none" not in s and "records none" not in s for s in summaries)
+    assert "never" not in captured.err
     assert "error" not in captured.err
 
 

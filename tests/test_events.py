@@ -402,6 +402,33 @@ def test_config_events(events: EventLog, log_path: Path) -> None:
     }
 
 
+def test_config_events_carry_the_rules_hash_rule_changes_and_what_serves(
+    events: EventLog, log_path: Path
+) -> None:
+    changes = [
+        {"rule": "block-cn", "change": "changed", "fields": ["match.residency"]},
+        {"rule": "old", "change": "removed", "fields": []},
+    ]
+    events.config_loaded(
+        rules="rules.yaml",
+        policies="policies",
+        vendors=3,
+        rules_count=10,
+        warnings=[],
+        rules_hash="sha256:" + "0" * 64,
+        rule_changes=changes,
+    )
+    events.config_rejected(problems=["rules.yaml:1: (syntax): x"], serving="the last good one")
+    lines = log_path.read_text().splitlines()
+    validate_event_lines(lines)
+    loaded, rejected = (fields(e) for e in logged(log_path))
+    assert loaded["message"].endswith(", 2 rules changed")
+    assert loaded["aiwall"]["config"]["rules_hash"] == "sha256:" + "0" * 64
+    assert loaded["aiwall"]["config"]["rule_changes"] == changes
+    assert rejected["aiwall"]["config"]["serving"] == "the last good one"
+    assert rejected["message"].endswith("; serving the last good one")
+
+
 def test_internal_error_event(events: EventLog, log_path: Path) -> None:
     events.internal_error(
         error="RuntimeError('boom')",

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from aiwall.cli.main import main
-from aiwall.core.diff import diff_registries
+from aiwall.core.config import load_rules_file
+from aiwall.core.diff import diff_registries, diff_rules
 from aiwall.core.registry import load_registry
 
 from .conftest import FIXTURES
@@ -124,3 +125,73 @@ def test_diff_command_exits_1_on_changes_and_0_without(
     assert capsys.readouterr().out == ""
     assert main(["diff", str(new), str(old)]) == 1
     assert "euapi: vendor added" in capsys.readouterr().out
+
+
+RULES_BEFORE = """
+rules:
+  - {id: gateway, description: Gateway., match: {host: [llm.corp.test]}, action: allow}
+  - {id: block-cn, description: China., match: {residency: [CN]}, action: block}
+  - {id: warn-usbot, description: US Bot., match: {vendor: usbot}, action: warn}
+  - {id: old, description: Gone soon., match: {vendor: euapi}, action: log}
+"""
+RULES_AFTER = """
+rules:
+  - id: warn-usbot
+    description: US Bot.
+    match: {vendor: usbot}
+    action: warn
+    require_justification: true
+  - {id: gateway, description: Gateway., match: {host: [llm.corp.test]}, action: allow}
+  - id: block-cn
+    description: China.
+    match: {residency: [CN, unknown], jurisdiction: [CN]}
+    action: block
+  - {id: new, description: New., match: {vendor: euapi}, action: allow}
+"""
+
+
+@pytest.fixture
+def rules_files(tmp_path: Path) -> tuple[Path, Path]:
+    old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
+    old.write_text(RULES_BEFORE)
+    new.write_text(RULES_AFTER)
+    return old, new
+
+
+def test_rule_diff_names_each_rule_added_removed_moved_or_changed_with_its_fields(
+    rules_files: tuple[Path, Path],
+) -> None:
+    old, new = (load_rules_file(path) for path in rules_files)
+    assert [str(change) for change in diff_rules(old, new)] == [
+        "rule old: removed",
+        "rule warn-usbot: changed: position, require_justification",
+        "rule block-cn: changed: match.residency, match.jurisdiction",
+        "rule new: added",
+    ]
+    assert diff_rules(old, old) == []
+    assert diff_rules(old, new)[1].as_json() == {
+        "rule": "warn-usbot",
+        "change": "changed",
+        "fields": ["position", "require_justification"],
+    }
+
+
+def test_a_rule_moved_alone_is_a_change_of_position(tmp_path: Path) -> None:
+    path = tmp_path / "swapped.yaml"
+    lines = RULES_BEFORE.strip().splitlines()
+    path.write_text("\n".join([lines[0], lines[2], lines[1], *lines[3:]]) + "\n")
+    before = tmp_path / "before.yaml"
+    before.write_text(RULES_BEFORE)
+    changes = diff_rules(load_rules_file(before), load_rules_file(path))
+    assert [str(c) for c in changes] == ["rule gateway: changed: position"]
+
+
+def test_diff_command_compares_two_rules_files(
+    rules_files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new = rules_files
+    assert main(["diff", str(old), str(new)]) == 1
+    assert "rule block-cn: changed: match.residency, match.jurisdiction" in capsys.readouterr().out
+    assert main(["diff", str(old), str(old)]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["diff", str(old), str(old.parent)]) == 2

@@ -144,14 +144,10 @@ def _no_vendor(vendor_id: str, registry: Registry) -> str:
 
 def _no_product(reference: str, registry: Registry) -> str:
     """No such product: the vendor's products when the vendor exists, else the nearest vendor."""
-    vendor_id, _, product_id = reference.partition("/")
+    vendor_id = reference.partition("/")[0]
     record = registry.vendors.get(vendor_id)
     if record is None:
         return f"no product {reference!r}: {_no_vendor(vendor_id, registry)}"
-    products = [p.id for p in record.products]
-    hint = did_you_mean(product_id, products)
-    return (
-        f"no product {reference!r}{hint} ({record.name} has: "
-        + ", ".join(record.ref(p) for p in record.products)
-        + ")"
-    )
+    products = [record.ref(p) for p in record.products]
+    hint = did_you_mean(reference, products)
+    return f"no product {reference!r}{hint} ({record.name} has: {', '.join(products)})"

@@ -270,7 +270,8 @@ class PolicyTest(Strict):
     upload: bool | ByteSize = Field(
         default=False, description="true: a multipart upload; a size: a body of that many bytes"
     )
-    expect: Action | Literal["none"] = Field(
+    # The actions, and none: one closed set, so a typo gets one message naming all five.
+    expect: Literal["allow", "log", "warn", "block", "none"] = Field(
         description="the action, or none for traffic that is not AI (it passes untouched)"
     )
     rule: Identifier | None = Field(

@@ -227,13 +227,14 @@ class EventLog:
         vendors: int,
         rules_count: int,
         warnings: list[str],
-        rules_hash: str,
-        rule_changes: list[dict[str, Any]],
+        rules_hash: str | None = None,
+        rule_changes: list[dict[str, Any]] | None = None,
     ) -> None:
         """A configuration in force; `rule_changes` against the one before it, each
         `{rule, change: added|removed|changed, fields}`."""
         noted = f", {len(warnings)} warnings" if warnings else ""
         changed = f", {len(rule_changes)} rules changed" if rule_changes else ""
+        traced = _present(rules_hash=rules_hash, rule_changes=rule_changes)
         self._emit(
             logging.INFO,
             "config.loaded",
@@ -247,21 +248,21 @@ class EventLog:
                     "vendors": vendors,
                     "rules_count": rules_count,
                     "warnings": warnings,
-                    "rules_hash": rules_hash,
-                    "rule_changes": rule_changes,
+                    **traced,
                 }
             },
         )
 
-    def config_rejected(self, *, problems: list[str], serving: str) -> None:
+    def config_rejected(self, *, problems: list[str], serving: str | None = None) -> None:
         """A configuration that cannot be used; each problem reads `file:line: field: message`;
         `serving` says what serves instead."""
+        instead = f"; serving {serving}" if serving else ""
         self._emit(
             logging.ERROR,
             "config.rejected",
             False,
-            message="config rejected: " + "; ".join(problems) + f"; serving {serving}",
-            aiwall={"config": {"problems": problems, "serving": serving}},
+            message="config rejected: " + "; ".join(problems) + instead,
+            aiwall={"config": {"problems": problems, **_present(serving=serving)}},
         )
 
     def policy_changed(self, *, changes: list[str]) -> None:
