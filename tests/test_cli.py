@@ -1,6 +1,9 @@
 """The command line as an IT engineer uses it: explain, vendors, show, schema."""
 
+import io
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 from aiwall.cli.main import main
@@ -105,3 +108,57 @@ def test_vendors_lists_one_row_per_product(capsys: pytest.CaptureFixture[str]) -
 def test_schema_prints_a_json_schema(capsys: pytest.CaptureFixture[str], kind: str) -> None:
     schema = json.loads(run(capsys, "schema", kind))
     assert schema["type"] == "object" and schema["additionalProperties"] is False
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check"],
+        ["explain", "https://chat.deepseek.com/"],
+        ["discover", "-"],
+        ["vendors"],
+    ],
+)
+@pytest.mark.parametrize("local", [False, True])
+def test_every_command_says_which_rules_file_it_uses_and_never_falls_back_silently(
+    command: list[str],
+    local: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    if local:
+        shutil.copy(ROOT / "rules.example.yaml", tmp_path / "rules.yaml")
+    main([*command, "--policies", str(ROOT / "policies")])
+    said = capsys.readouterr().err.splitlines()[0]
+    records = f"vendor records {ROOT / 'policies'}"
+    if command == ["vendors"]:
+        assert said == f"aiwall: {records}"  # the facts alone: no rules apply to the list
+    elif local:
+        assert said == f"aiwall: rules rules.yaml (./rules.yaml in the current folder); {records}"
+    else:
+        assert (
+            said.startswith("aiwall: rules ") and "rules.example.yaml (THE SHIPPED EXAMPLE" in said
+        )
+
+
+def test_explain_says_when_a_tenant_binding_hides_the_product_a_rule_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "tenants:\n"
+        "  openai: {ChatGPT-Allowed-Workspace-Id: [ws-1]}\n"
+        "rules:\n"
+        "  - id: warn-personal-chatgpt\n"
+        "    description: Personal ChatGPT.\n"
+        "    match: {product: openai/chatgpt-personal}\n"
+        "    action: warn\n"
+    )
+    main(["explain", "https://chatgpt.com/", "--rules", str(rules)])
+    assert (
+        "  1. warn-personal-chatgpt: no match on product (this host is openai/chatgpt-enterprise"
+        " under the tenant header)"
+    ) in capsys.readouterr().out.splitlines()

@@ -25,6 +25,7 @@ import pytest
 import yaml
 from aiwall.cli.main import _parser
 from aiwall.core.config import load_config
+from aiwall.core.reach import analyse
 
 from .conftest import ROOT
 
@@ -259,6 +260,7 @@ def test_the_rules_configmap_is_a_valid_rules_file(tmp_path: Path) -> None:
     rules.write_text(_objects("ConfigMap")["aiwall-rules"]["data"]["rules.yaml"])
     config = load_config(rules, ROOT / "policies")
     assert config.rules.rules
+    assert [str(p) for p in analyse(config).problems] == []  # no rule that never decides
 
 
 def test_the_vendor_records_fit_in_one_configmap(no_network: None) -> None:
@@ -311,6 +313,16 @@ def test_the_deployment_runs_a_command_aiwall_run_accepts_with_the_mounted_paths
     assert Path(arguments.secret).parent == _mount_path(container, "token-key")
     redis = _objects("Service")["aiwall-redis"]
     assert arguments.ack_store == f"redis://aiwall-redis:{redis['spec']['ports'][0]['port']}/0"
+
+
+def test_the_last_good_configuration_is_kept_in_a_writable_volume_of_the_pod() -> None:
+    container = _aiwall_container()
+    state = Path(_deployment_arguments(container).state_dir)
+    assert state == _mount_path(container, "state")
+    (mount,) = (m for m in container["volumeMounts"] if m["name"] == "state")
+    assert not mount.get("readOnly")
+    volumes = {v["name"]: v for v in _pod_spec(_objects("Deployment")["aiwall"])["volumes"]}
+    assert "emptyDir" in volumes["state"]  # lives as long as the pod: container restarts
 
 
 @pytest.mark.parametrize("name", sorted(_objects("Deployment")))
@@ -448,6 +460,8 @@ def test_systemd_unit_runs_aiwall_run_with_the_state_and_log_directories() -> No
     assert argv[:2] == ["/opt/aiwall/.venv/bin/aiwall", "run"]
     arguments = _run_arguments(argv[2:])
     assert arguments.confdir == "/var/lib/" + SERVICE["StateDirectory"][0]
+    # The last good configuration survives a restart: kept in the state directory.
+    assert Path(arguments.state_dir).parent == Path(arguments.confdir)
     assert Path(arguments.log).parent == Path("/var/log") / SERVICE["LogsDirectory"][0]
     assert arguments.secret == "/run/credentials/aiwall.service/token-key"
     assert SERVICE["LoadCredential"] == ["token-key:/etc/aiwall/token-key"]

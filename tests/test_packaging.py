@@ -6,7 +6,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from aiwall.cli.main import default_rules_path
+from aiwall.cli.main import rules_in_use
 from aiwall.core.registry import default_policies_dir, load_registry
 
 from .conftest import ROOT
@@ -21,9 +21,12 @@ def test_without_a_local_rules_yaml_the_example_rules_are_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert default_rules_path().resolve() == (ROOT / "rules.example.yaml").resolve()
+    path, why = rules_in_use(None)
+    assert path.resolve() == (ROOT / "rules.example.yaml").resolve()
+    assert why.startswith("THE SHIPPED EXAMPLE")
     (tmp_path / "rules.yaml").write_text("rules: []\n")
-    assert default_rules_path() == Path("rules.yaml")
+    assert rules_in_use(None) == (Path("rules.yaml"), "./rules.yaml in the current folder")
+    assert rules_in_use(Path("x.yaml")) == (Path("x.yaml"), "--rules")
 
 
 def test_a_built_wheel_carries_every_vendor_record(tmp_path: Path) -> None:

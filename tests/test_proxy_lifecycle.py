@@ -105,7 +105,14 @@ def test_aiwall_run_refuses_a_broken_configuration(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 1
-    assert result.stderr == (case / "expected.txt").read_text()
+    problems = [f"  {line}" for line in (case / "expected.txt").read_text().splitlines()]
+    lines = result.stderr.splitlines()
+    start = lines.index(
+        "aiwall: ERROR: rejected the configuration, and there is no last good configuration to"
+        " serve (aiwall_state_dir / aiwall run --state-dir keeps one): aiwall does not start:"
+    )
+    assert lines[start + 1 : start + 1 + len(problems)] == problems
+    assert "aiwall: no --state-dir: the last good configuration is not kept" in result.stderr
 
 
 def test_aiwall_run_with_the_example_rules_blocks_deepseek(tmp_path: Path) -> None:

@@ -32,17 +32,13 @@ from aiwall.core.yamlsource import ConfigError
 LOCAL_RULES = Path("rules.yaml")
 
 
-def default_rules_path() -> Path:
-    """`./rules.yaml` when there is one, else the shipped example."""
-    return LOCAL_RULES if LOCAL_RULES.exists() else shipped_example()
-
-
 def shipped_example() -> Path:
     return Path(str(importlib.resources.files("aiwall") / "rules.example.yaml"))
 
 
 def rules_in_use(given: Path | None) -> tuple[Path, str]:
-    """The rules file a command uses, and why that one: none falls back silently."""
+    """The rules file a command uses, and why that one: --rules, else `./rules.yaml` when there
+    is one, else the shipped example (which every command then says it uses)."""
     if given is not None:
         return given, "--rules"
     if LOCAL_RULES.exists():
@@ -245,6 +241,9 @@ def _explanation(url: str, request: RequestInfo, decision: Decision) -> str:
             outcome = (
                 f"matched → {rule.action}" if trial.matched else f"no match on {trial.failed_on}"
             )
+            if trial.failed_on == "product" and decision.tenant_headers and decision.product_ref:
+                # The usual surprise: the tenant binding made this host the enterprise product.
+                outcome += f" (this host is {decision.product_ref} under the tenant header)"
             if trial.matched and rule.mode == "shadow":
                 outcome += " (shadow: recorded, not enforced)"
             lines.append(f"  {number}. {rule.id}: {outcome}")

@@ -86,6 +86,7 @@ class AiWall:
         self._files: ConfigFiles | None = None
         # What serves while the files on disk are rejected (None: the files are in force).
         self._instead_of_files: str | None = None
+        self._start_refused = False  # there was nothing to serve: the start was refused
         # One client cannot flood the log with identical refusals (HTTP/2 rapid reset).
         self.refusals: RefusalLimiter[RefusalKey] = RefusalLimiter()
 
@@ -152,6 +153,8 @@ class AiWall:
         )
 
     def configure(self, updated: set[str]) -> None:
+        if self._start_refused:
+            return  # mitmproxy rolls the options of a refused start back: nothing to apply
         if {"aiwall_log", "aiwall_log_max_bytes", "aiwall_log_backups"} & updated:
             options = ctx.options
             try:
@@ -264,7 +267,8 @@ class AiWall:
                 reason += " (aiwall_state_dir / aiwall run --state-dir keeps one)"
             _say(f"rejected the configuration, and {reason}: aiwall does not start", problems)
             self.events.config_rejected(problems=problems, serving="nothing: aiwall does not start")
-            raise exceptions.OptionsError(f"aiwall: the configuration was rejected and {reason}")
+            self._start_refused = True
+            raise exceptions.OptionsError(f"the configuration was rejected and {reason}")
         config, saved = kept
         serving = (
             f"the last good configuration, accepted {saved.saved} from {saved.source_rules}"
