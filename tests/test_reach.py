@@ -407,6 +407,42 @@ def test_an_alternative_the_same_rules_refuse_is_reported(
         )
 
 
+@pytest.mark.parametrize("tenant", [False, True])
+def test_chatgpt_as_the_alternative_is_warned_unless_the_tenant_makes_it_the_workspace(
+    tmp_path: Path, tenant: bool
+) -> None:
+    tenants = "tenants: {openai: {ChatGPT-Allowed-Workspace-Id: [ws-1]}}" if tenant else ""
+    analysis = analysis_of(
+        tmp_path,
+        f"""
+        {tenants}
+        rules:
+          - id: block-cn
+            description: China.
+            match: {{residency: [CN]}}
+            action: block
+            alternative: {{name: ChatGPT Enterprise, url: "https://chatgpt.com/"}}
+          - id: allow-enterprise
+            description: Our workspace.
+            match: {{product: openai/chatgpt-enterprise}}
+            action: allow
+          - {{id: warn-trains, description: Trains., match: {{training: default}}, action: warn}}
+        """,
+        SHIPPED_POLICIES,
+    )
+    found = findings(analysis)
+    if tenant:
+        assert found == {}
+    else:
+        assert found["rules[0] (block-cn).alternative"] == (
+            "https://chatgpt.com/ is itself warned by rules[2] (warn-trains) for people this rule"
+            " applies to: the page would send them to another refusal"
+        )
+        assert found["rules[1] (allow-enterprise)"].startswith(
+            "never decides: match.product openai/chatgpt-enterprise is never reached"
+        )
+
+
 def test_the_default_action_can_refuse_the_alternative_too(tmp_path: Path) -> None:
     analysis = analysis_of(
         tmp_path,

@@ -21,7 +21,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 
 from aiwall.core.config import Config
 from aiwall.core.decision import RequestInfo
@@ -163,7 +163,6 @@ class _Analyser:
         self.request_cubes = [self._request_cubes(c) for c in self.compiled]
         self.destinations = list(_destinations(engine, self.rules))
         self._sweeps: dict[tuple[object, ...], _Sweep] = {}
-        self._reached: list[tuple[VendorRecord, Product]] | None = None
 
     def run(self) -> Analysis:
         reaches = [RuleReach(i, c.rule) for i, c in enumerate(self.compiled)]
@@ -312,7 +311,7 @@ class _Analyser:
         )
         message = f"match.{name} [{shown}]: no product reached has it"
         if name in _UNKNOWN_FACTS:
-            unknown = sum(_UNKNOWN_FACTS[name](v, p) for v, p in self._products())
+            unknown = sum(_UNKNOWN_FACTS[name](v, p) for v, p in self._products)
             if unknown:
                 message += f" ({unknown} products do not say: list unknown to match them)"
         return message
@@ -322,7 +321,7 @@ class _Analyser:
         if found is None:
             return f"no product {reference}"
         vendor = found[0]
-        bound = [d for d in self._without_tenants() if d.target == reference]
+        bound = [d for d in self._without_tenants if d.target == reference]
         if bound and vendor.id in self.rules.tenants:
             hosts = ", ".join(sorted({d.host for d in bound}))
             return (
@@ -331,16 +330,15 @@ class _Analyser:
             )
         return f"match.product {reference} is never reached: no host leads to it"
 
+    @cached_property
     def _products(self) -> list[tuple[VendorRecord, Product]]:
         """Every product some request reaches, once."""
-        if self._reached is None:
-            found = {
-                d.target: (d.vendor, d.product)
-                for d in self.destinations
-                if d.vendor is not None and d.product is not None
-            }
-            self._reached = list(found.values())
-        return self._reached
+        found = {
+            d.target: (d.vendor, d.product)
+            for d in self.destinations
+            if d.vendor is not None and d.product is not None
+        }
+        return list(found.values())
 
     # --- unknown facts ---------------------------------------------------------------------------
 
@@ -353,7 +351,7 @@ class _Analyser:
             others = [c for n, c in compiled.fact_checks if n not in (name, "stale")]
             unknown = [
                 (v, p)
-                for v, p in self._products()
+                for v, p in self._products
                 if _UNKNOWN_FACTS[name](v, p)
                 and all(c(Subject("", v, p, False, RequestInfo(()))) for c in others)
             ]
@@ -421,7 +419,9 @@ class _Analyser:
             return None
         return Destination(host, path, route[0], route[1])
 
+    @cached_property
     def _without_tenants(self) -> list[Destination]:
+        """The destinations as they would be without any tenant binding."""
         bare = Engine(self.engine.registry, self.rules.model_copy(update={"tenants": {}}))
         return list(_destinations(bare, self.rules))
 
@@ -433,7 +433,7 @@ class _Analyser:
         named = {ref: i for i, c in enumerate(self.compiled) for ref in c.rule.match.product}
         lost: dict[tuple[str, str], set[str]] = {}
         bound_to: dict[tuple[str, str], set[str]] = {}
-        for before in self._without_tenants():
+        for before in self._without_tenants:
             after = now.get((before.host, before.path))
             if before.target in named and after != before.target and before.vendor is not None:
                 lost.setdefault((before.vendor.id, before.target), set()).add(before.host)
