@@ -52,6 +52,8 @@ from aiwall.proxy.flows import (
     request_path,
 )
 from aiwall.proxy.reload import ConfigFiles
+from aiwall.proxy.sink import HEADER as SINK_HEADER
+from aiwall.proxy.sink import Sink, discard
 from aiwall.telemetry.events import EventLog, RequestContext
 from aiwall.telemetry.limits import RefusalLimiter
 from aiwall.telemetry.metrics import Metrics
@@ -61,6 +63,9 @@ logger = logging.getLogger("aiwall")
 _ANSWERED = "aiwall_answered"
 _PENDING_FORM = "aiwall_ack"
 _STREAM_ABOVE = 256 * 1024  # bytes
+_HELD_BODY = (
+    64 * 1024
+)  # a refused body up to this size is read and dropped; larger goes to the sink
 _STORE_PING_SECONDS = 5.0
 # (client ip, user, host, rule, status): identical refusals of one client
 RefusalKey = tuple[str | None, str | None, str | None, str | None, int | None]
@@ -83,6 +88,7 @@ class AiWall:
         self._files: ConfigFiles | None = None
         # One client cannot flood the log with identical refusals (HTTP/2 rapid reset).
         self.refusals: RefusalLimiter[RefusalKey] = RefusalLimiter()
+        self.sink = Sink()  # answers refused uploads without holding their bodies
 
     def load(self, loader: Loader) -> None:
         loader.add_option("aiwall_rules", str, "rules.yaml", "The organisation's rules file.")
@@ -131,6 +137,13 @@ class AiWall:
             "Seconds between checks of the rules and policy files for changes (0: only SIGHUP).",
         )
         loader.add_option(
+            "aiwall_refusal_events",
+            int,
+            20,
+            "Identical refusals of one client (same host, rule and answer) logged per 10 s; the"
+            " rest are counted in one decisions.suppressed event (0: log every one).",
+        )
+        loader.add_option(
             "aiwall_stream",
             bool,
             True,
@@ -162,6 +175,10 @@ class AiWall:
             )
         if "aiwall_secret" in updated:
             self.signer = _signer(ctx.options.aiwall_secret)
+        if "aiwall_refusal_events" in updated:
+            if ctx.options.aiwall_refusal_events < 0:
+                raise exceptions.OptionsError("aiwall_refusal_events: 0 or more")
+            self.refusals.limit = ctx.options.aiwall_refusal_events or 2**62
         if {"aiwall_rules", "aiwall_policies"} & updated:
             policies = ctx.options.aiwall_policies
             self._files = ConfigFiles(
@@ -276,6 +293,7 @@ class AiWall:
         self._tasks.add(loop.create_task(self._watch()))
         self._tasks.add(loop.create_task(self._ping_store()))
         self._tasks.add(loop.create_task(self._summarise_refusals()))
+        self._tasks.add(loop.create_task(self.sink.start()))
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
             loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
 
@@ -437,6 +455,7 @@ class AiWall:
             task.cancel()
         self.refusals.interval = 0.0  # whatever was counted is summarised before the end
         self.flush_refusals()
+        self.sink.close()
         self._close_later(self.store)
         self.metrics.close()
         self.events.close()
@@ -476,10 +495,23 @@ class AiWall:
             for header in outcome.headers:
                 flow.request.headers[header.name] = header.value  # replaces the client's copies
         elif outcome.page is not None:
-            _answer(flow, outcome.page)
+            if _large_body(request) and self.sink.ready:
+                self._answer_without_reading(flow, outcome.page)
+            else:
+                _answer(flow, outcome.page)
         self._record(
             outcome, client, flow.request.method, flow.request.scheme, path, flow.client_conn.sni
         )
+
+    def _answer_without_reading(self, flow: http.HTTPFlow, page: pages.Page) -> None:
+        """A refused upload goes to aiwall's own listener, which answers at once; mitmproxy
+        streams the body there and this stream function drops every chunk (proxy/sink.py)."""
+        request = flow.request
+        request.headers[SINK_HEADER] = self.sink.expect(page)
+        request.scheme, request.host, request.port = "http", "127.0.0.1", self.sink.port
+        request.stream = discard
+        flow.metadata[_ANSWERED] = True
+        request.headers.pop("expect", None)
 
     async def _acknowledge(
         self, flow: http.HTTPFlow, decision: Decision, request: RequestInfo, client: Client
@@ -570,6 +602,11 @@ def _stream_body(flow: http.HTTPFlow, body: BodyHeaders) -> None:
     """A large upload that goes upstream is sent on as it arrives (aiwall never reads it)."""
     if ctx.options.aiwall_stream and _worth_streaming(body.content_length):
         flow.request.stream = True
+
+
+def _large_body(request: RequestInfo) -> bool:
+    """A body too large (or of unknown length) to read only to drop it."""
+    return request.chunked or (request.body_size or 0) > _HELD_BODY
 
 
 def _worth_streaming(content_length: str | None) -> bool:
