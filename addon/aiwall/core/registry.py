@@ -8,7 +8,15 @@ from pathlib import Path
 
 from aiwall.core.hostindex import HostEntry, HostIndex
 from aiwall.core.hosts import InvalidHost
-from aiwall.core.policy import UNKNOWN, Product, Training, VendorRecord
+from aiwall.core.policy import (
+    UNKNOWN,
+    HostSpec,
+    PinnedHost,
+    Product,
+    Training,
+    VendorRecord,
+    host_text,
+)
 from aiwall.core.yamlsource import ConfigError, Location, Problem, YamlDocument, load_yaml
 
 FACTS = ("training", "opt_out", "zero_retention", "dpa", "residency", "retention")
@@ -26,6 +34,12 @@ class Resolution:
     vendor: VendorRecord
     product: Product
     entry: HostEntry
+    pinned: tuple[str, ...] = ()  # the region this host keeps data in, where it pins one
+
+    @property
+    def residency(self) -> tuple[str, ...]:
+        """Where data sent to this host is stored: the host's pin, else the product's facts."""
+        return self.pinned or self.product.residency
 
 
 @dataclass
@@ -73,20 +87,20 @@ def load_registry(directory: Path | None = None) -> Registry:
             continue
         registry.vendors[record.id] = record
         registry.documents[record.id] = document
-        for location, text, product in _host_entries(record):
-            _index(registry, document, claims, problems, location, text, record, product)
+        for location, spec, product in _host_entries(record):
+            _index(registry, document, claims, problems, location, spec, record, product)
     if problems:
         raise ConfigError(problems)
     return registry
 
 
-def _host_entries(record: VendorRecord) -> Iterator[tuple[Location, str, Product]]:
+def _host_entries(record: VendorRecord) -> Iterator[tuple[Location, HostSpec, Product]]:
     """Vendor-level hosts first, so that a product's own entry for the same host wins."""
     for i, text in enumerate(record.hosts):
         yield ("hosts", i), text, record.main_product
     for p, product in enumerate(record.products):
-        for i, text in enumerate(product.hosts):
-            yield ("products", p, "hosts", i), text, product
+        for i, spec in enumerate(product.hosts):
+            yield ("products", p, "hosts", i), spec, product
 
 
 def _index(
@@ -95,12 +109,12 @@ def _index(
     claims: dict[HostEntry, tuple[str, Location]],
     problems: list[Problem],
     location: Location,
-    text: str,
+    spec: HostSpec,
     record: VendorRecord,
     product: Product,
 ) -> None:
     try:
-        entry = HostEntry.parse(text)
+        entry = HostEntry.parse(host_text(spec))
     except InvalidHost as error:
         problems.append(document.problem(location, str(error)))
         return
@@ -117,7 +131,8 @@ def _index(
             problems.append(document.problem(location, f"host {entry} is listed {where}"))
             return
     claims[entry] = (record.id, location)
-    registry.index.add(entry, Resolution(record, product, entry))
+    pinned = spec.residency if isinstance(spec, PinnedHost) else ()
+    registry.index.add(entry, Resolution(record, product, entry, pinned))
 
 
 def is_stale(record: VendorRecord, today: date, stale_after: timedelta) -> bool:

@@ -3,7 +3,7 @@
 import functools
 import unicodedata
 
-_NAMED = {0x1B: "\\e", 0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
+_NAMED = {0x1B: "\\e"}
 
 
 @functools.lru_cache(maxsize=4096)
