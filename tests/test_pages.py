@@ -4,6 +4,7 @@ import dataclasses
 import functools
 import html
 import json
+import os
 import re
 from html.parser import HTMLParser
 
@@ -452,3 +453,28 @@ def test_examples_are_written_for_people(blocked: Decision, warned: Decision) ->
         (EXAMPLES / f"{name}.html").write_bytes(page.body)
     (EXAMPLES / "block.json").write_bytes(pages.denial_json(blocked, CONTACT).body)
     assert (EXAMPLES / "block.html").stat().st_size > 0
+
+
+GOLDEN = ROOT / "tests" / "golden" / "pages"
+
+
+def pinned(page: pages.Page) -> bytes:
+    """The page with its nonce and token replaced: what must never vary."""
+    nonce = re.search(r"'nonce-([^']+)'", headers(page)["Content-Security-Policy"])
+    assert nonce is not None
+    return page.body.replace(nonce.group(1).encode(), b"NONCE").replace(TOKEN.encode(), b"TOKEN")
+
+
+def test_pages_are_the_same_bytes_apart_from_the_nonce(blocked: Decision, warned: Decision) -> None:
+    """Golden files: a change to a page shows in review. After a deliberate change, rewrite
+    them with `AIWALL_UPDATE_GOLDEN=1 pytest tests/test_pages.py` and read the diff."""
+    first, second = all_pages(blocked, warned), all_pages(blocked, warned)
+    if os.environ.get("AIWALL_UPDATE_GOLDEN"):
+        GOLDEN.mkdir(parents=True, exist_ok=True)
+        for name, page in first.items():
+            (GOLDEN / f"{name}.html").write_bytes(pinned(page))
+    assert sorted(path.stem for path in GOLDEN.glob("*.html")) == sorted(first)
+    for name, page in first.items():
+        assert page.body != second[name].body, f"{name}: the nonce did not change"
+        assert pinned(page) == pinned(second[name]), name
+        assert pinned(page) == (GOLDEN / f"{name}.html").read_bytes(), name

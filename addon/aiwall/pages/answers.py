@@ -40,13 +40,13 @@ import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from html import escape
 
 from aiwall.ack.tokens import ACK_PATH
-from aiwall.core.card import Card, card_for
+from aiwall.core.card import Card
 from aiwall.core.decision import Decision
 from aiwall.core.policy import Product, Training
 from aiwall.core.rules import Action, Alternative
+from aiwall.pages.render import render
 
 _CSP = (
     "default-src 'none'; style-src 'nonce-{nonce}'; img-src data:; form-action 'self'; "
@@ -72,67 +72,6 @@ _JSON_FIELDS = (
     "contact",
     "acknowledge_url",
 )
-
-_STYLE = """
-:root{color-scheme:light dark;--bg:#f4f5f7;--fg:#1b1f24;--muted:#555e69;--panel:#fff;
---line:#dde1e6;--accent:#1a56b8;--on-accent:#fff;--good:#e3f3e8;--on-good:#14532d;
---bad:#fcebea;--on-bad:#8c1d13;--unknown:#eceff3;--on-unknown:#39424d;--note:#fff4d6;
---on-note:#574000}
-@media (prefers-color-scheme:dark){:root{--bg:#121417;--fg:#e6e8eb;--muted:#a7afb9;
---panel:#1b1e23;--line:#30353c;--accent:#8ab4ff;--on-accent:#0b1220;--good:#143321;
---on-good:#a6e3b8;--bad:#3b1a17;--on-bad:#ffb3aa;--unknown:#272b31;--on-unknown:#c8ced6;
---note:#33290c;--on-note:#f2d48a}}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--fg);overflow-wrap:anywhere;
--webkit-text-size-adjust:100%;text-size-adjust:100%;
-font:1rem/1.6 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-main{max-width:46rem;margin:0 auto;padding:2.5rem 1.25rem 3rem}
-h1{font-size:1.8rem;line-height:1.25;margin:.3rem 0 .8rem}
-h2{font-size:1.2rem;line-height:1.3;margin:0 0 .6rem}
-h3{font-size:1rem;line-height:1.4;margin:1.4rem 0 .3rem}
-p{margin:0 0 .75rem}
-a{color:var(--accent)}
-:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
-.eyebrow{margin:0;color:var(--muted);font-size:.78rem;font-weight:600;letter-spacing:.08em;
-text-transform:uppercase}
-.lead{font-size:1.125rem}
-.meta{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:1rem 0 0;
-color:var(--muted);font-size:.9rem}
-.meta dt{font-weight:600}
-.meta dd{margin:0}
-section{margin:1.5rem 0;padding:1.25rem 1.5rem;background:var(--panel);
-border:1px solid var(--line);border-radius:12px}
-section>:first-child{margin-top:0}
-.byline{color:var(--muted);font-size:.9rem}
-.verdict{font-size:1.1rem}
-.pills{display:flex;flex-wrap:wrap;gap:.5rem;margin:0 0 1rem;padding:0;list-style:none}
-.pill{padding:.2rem .75rem;border-radius:999px;font-size:.85rem;font-weight:600;
-background:var(--unknown);color:var(--on-unknown)}
-.pill.good{background:var(--good);color:var(--on-good)}
-.pill.bad{background:var(--bad);color:var(--on-bad)}
-.facts{margin:1rem 0;border-top:1px solid var(--line)}
-.facts div{display:grid;grid-template-columns:12rem 1fr;gap:1rem;padding:.5rem 0;
-border-bottom:1px solid var(--line)}
-.facts dt{font-weight:600}
-.facts dd{margin:0}
-.verified,.hint,.contact{color:var(--muted);font-size:.9rem}
-.stale{padding:.6rem .9rem;border-radius:8px;background:var(--note);color:var(--on-note)}
-.buttons{display:flex;flex-wrap:wrap;gap:.75rem;margin:1rem 0}
-.button{display:inline-block;padding:.6rem 1.1rem;border:1px solid var(--accent);
-border-radius:8px;background:transparent;color:var(--accent);font:inherit;font-weight:600;
-text-decoration:none;cursor:pointer}
-.button.primary{background:var(--accent);color:var(--on-accent)}
-label{display:block;margin-bottom:.35rem;font-weight:600}
-textarea{display:block;width:100%;min-height:6rem;padding:.6rem;border:1px solid var(--muted);
-border-radius:8px;background:var(--bg);color:inherit;font:inherit;margin-bottom:.4rem}
-.tiers,.sources{padding-left:1.2rem}
-.tiers li,.sources li{margin-bottom:.6rem}
-.sources{font-size:.9rem}
-.origin{margin-top:2rem;color:var(--muted);font-size:.8rem;text-align:center}
-@media (max-width:36rem){main{padding:1.5rem 1rem 2rem}h1{font-size:1.45rem}
-section{padding:1rem}.facts div,.meta{grid-template-columns:1fr;gap:0 1rem}
-.meta dd{margin-bottom:.3rem}}
-"""
 
 
 @dataclass(frozen=True)
@@ -168,14 +107,7 @@ def block_page(decision: Decision, contact: str) -> Page:
     subject = _subject(decision)
     heading = f"{subject} is blocked by company policy"
     lead = _rule_message(decision) or f"Your organisation does not allow {subject} at work."
-    actions = ['<section class="actions">', "<h2>What you can do</h2>"]
-    if alternative := _alternative(decision):
-        actions += [
-            f"<p>The approved alternative is {_e(alternative.name)}.</p>",
-            f'<div class="buttons">{_alternative_link(alternative)}</div>',
-        ]
-    actions += [_contact(f"Questions, or need an exception? Contact {contact}."), "</section>"]
-    return _html(403, heading, _denial(decision, heading, lead, "\n".join(actions)))
+    return _html(403, "denial.html", heading, lead, **_denial(decision, contact), warn=False)
 
 
 def warn_page(decision: Decision, contact: str, *, token: str, host: str) -> Page:
@@ -184,35 +116,18 @@ def warn_page(decision: Decision, contact: str, *, token: str, host: str) -> Pag
     lead = _rule_message(decision) or (
         f"Your organisation asks you to read what {subject} does with your data before you use it."
     )
-    needs_reason = decision.rule is not None and decision.rule.require_justification
-    # The approved tool, when there is one, is the button that stands out.
-    alternative = _alternative(decision)
-    continue_class = "button" if alternative else "button primary"
-    buttons = [f'<button class="{continue_class}" type="submit">Continue to {_e(host)}</button>']
-    if alternative:
-        buttons.insert(0, _alternative_link(alternative))
-    form = [
-        '<section class="actions">',
-        f"<h2>{'Continue, or use the approved tool' if alternative else 'Continue'}</h2>",
-        f'<form method="post" action="{_e(ACK_PATH)}">',
-        f'<input type="hidden" name="token" value="{_e(token)}">',
-    ]
-    if needs_reason:
-        form += [
-            f'<label for="justification">Why do you need {_e(subject)} for this?</label>',
-            '<textarea id="justification" name="justification" required minlength="10"'
-            ' maxlength="1000" rows="4"></textarea>',
-            '<p class="hint">Your answer is recorded with your acknowledgement.</p>',
-        ]
-    else:
-        form.append('<p class="hint">Continuing records that you saw this warning.</p>')
-    form += [
-        f'<div class="buttons">{"".join(buttons)}</div>',
-        "</form>",
-        _contact(f"Questions? Contact {contact}."),
-        "</section>",
-    ]
-    return _html(403, heading, _denial(decision, heading, lead, "\n".join(form)))
+    return _html(
+        403,
+        "denial.html",
+        heading,
+        lead,
+        **_denial(decision, contact),
+        warn=True,
+        ack_path=ACK_PATH,
+        token=token,
+        continue_host=host,
+        require_justification=decision.rule is not None and decision.rule.require_justification,
+    )
 
 
 def denial_json(decision: Decision, contact: str, *, acknowledge_url: str | None = None) -> Page:
@@ -253,11 +168,8 @@ def invalid_host_page(reason: str, *, html: bool) -> Page:
     message = _sentence(f"The request was refused because a host name in it is invalid: {reason}")
     if not html:
         return _json(400, "invalid_request_error", "aiwall_invalid_host", message)
-    body = [
-        _header("This address is not valid", message),
-        "<p>Nothing was sent. Check the address for typing mistakes and try again.</p>",
-    ]
-    return _html(400, "This address is not valid", "\n".join(body))
+    paragraphs = ["Nothing was sent. Check the address for typing mistakes and try again."]
+    return _message(400, "This address is not valid", message, paragraphs, None)
 
 
 def error_page(*, html: bool, contact: str) -> Page:
@@ -267,25 +179,30 @@ def error_page(*, html: bool, contact: str) -> Page:
     )
     if not html:
         return _json(503, "api_error", "aiwall_error", message, contact=contact)
-    body = [
-        _header("This request could not be checked", message),
-        "<p>Try again in a moment.</p>",
-        _contact(f"If it keeps happening, tell {contact}."),
-    ]
-    return _html(503, "This request could not be checked", "\n".join(body))
+    return _message(
+        503,
+        "This request could not be checked",
+        message,
+        ["Try again in a moment."],
+        f"If it keeps happening, tell {contact}.",
+    )
 
 
 def ack_refused_page(reason: str, *, html: bool, contact: str) -> Page:
     message = _sentence(f"Your acknowledgement was not accepted: {reason}")
     if not html:
         return _json(403, "permission_error", "aiwall_ack_refused", message, contact=contact)
-    body = [
-        _header("Your acknowledgement was not accepted", message),
-        "<p>Nothing was sent to the site. Go back and reload the page to see the warning again,"
-        " then continue from there.</p>",
-        _contact(f"If it keeps happening, tell {contact}."),
-    ]
-    return _html(403, "Your acknowledgement was not accepted", "\n".join(body))
+    paragraph = (
+        "Nothing was sent to the site. Go back and reload the page to see the warning again,"
+        " then continue from there."
+    )
+    return _message(
+        403,
+        "Your acknowledgement was not accepted",
+        message,
+        [paragraph],
+        f"If it keeps happening, tell {contact}.",
+    )
 
 
 def redirect(location: str) -> Page:
@@ -295,85 +212,29 @@ def redirect(location: str) -> Page:
     return _page(303, "text/plain; charset=utf-8", "", _CSP_NO_CONTENT, ("Location", location))
 
 
-def _denial(decision: Decision, heading: str, lead: str, actions: str) -> str:
-    """A block or warn page's body: what happened, the card's facts, the actions, the details."""
-    rule = decision.rule
-    parts = [
-        _header(heading, lead),
-        '<dl class="meta">',
-        f"<dt>Address</dt><dd>{_e(decision.host or 'unknown')}</dd>",
-        f"<dt>Rule</dt><dd>{_e(rule.id) if rule else 'none (the default action)'}</dd>",
-        f"<dt>Why</dt><dd>{_e(decision.reason)}</dd>",
-        "</dl>",
-    ]
-    if decision.vendor is None:
-        return "\n".join([*parts, actions])
-    card = card_for(decision.vendor, decision.product)
-    return "\n".join(
-        [*parts, _card_facts(card, stale=decision.stale), actions, _card_details(card)]
-    )
+def _denial(decision: Decision, contact: str) -> dict[str, object]:
+    """What the block and warn pages both show: what happened, the card, the contact."""
+    card = None
+    if decision.vendor is not None:
+        card = _PageCard(decision.vendor, decision.product or decision.vendor.main_product)
+    return {
+        "host": decision.host,
+        "rule": decision.rule,
+        "reason": decision.reason,
+        "card": card,
+        "stale": decision.stale,
+        "subject": _subject(decision),
+        "alternative": _alternative(decision),
+        "contact": contact,
+    }
 
 
-def _header(heading: str, lead: str) -> str:
-    return (
-        '<p class="eyebrow">Company AI policy</p>\n'
-        f"<h1>{_e(heading)}</h1>\n"
-        f'<p class="lead">{_e(lead)}</p>'
-    )
+class _PageCard(Card):
+    """The card with the colour of each badge, as the page shows them."""
 
-
-def _card_facts(card: Card, *, stale: bool) -> str:
-    """The top of the card: verdict, badges, the product's facts, when they were verified."""
-    name, kind, homepage = card.byline
-    product = card.product
-    pills = "".join(
-        f'<li class="pill {tone}">{_e(badge)}</li>'
-        for badge, tone in zip(card.badges, _badge_tones(product), strict=True)
-    )
-    facts = "\n".join(
-        f"<div><dt>{_e(label)}</dt><dd>{_e(value)}</dd></div>" for label, value in card.facts()
-    )
-    parts = [
-        '<section class="card">',
-        f"<h2>{_e(card.title)}</h2>",
-        f'<p class="byline">{_e(name)} · {_e(kind)} · {_link(homepage, "official site")}</p>',
-        f'<p class="verdict">{_e(product.name)}: <strong>{_e(product.verdict)}</strong></p>',
-        f'<ul class="pills">{pills}</ul>',
-        f"<p>{_e(product.summary)}</p>",
-        f'<dl class="facts">\n{facts}\n</dl>',
-        f'<p class="verified">{_e(card.footer)}</p>',
-    ]
-    if stale:
-        parts.append(
-            f'<p class="stale">This record is stale: it was last verified on'
-            f" {_e(card.vendor.last_verified)}, longer ago than your organisation allows."
-            f" {_e(card.vendor.name)}'s terms may have changed since.</p>"
-        )
-    parts.append("</section>")
-    return "\n".join(parts)
-
-
-def _card_details(card: Card) -> str:
-    """The rest of the card: the explanations, the verdict by plan, the sources."""
-    parts = ['<section class="card details">']
-    for section in card.sections():
-        parts.append(f"<h3>{_e(section.title)}</h3>")
-        parts.extend(f"<p>{_e(paragraph)}</p>" for paragraph in section.paragraphs)
-    parts += ["<h3>Verdict by plan</h3>", '<ul class="tiers">']
-    for product in card.vendor.products:
-        marker = " (this address)" if product == card.product else ""
-        parts.append(
-            f"<li><strong>{_e(product.name)}</strong>{marker}: {_e(product.verdict)}."
-            f" {_e(product.summary)}</li>"
-        )
-    parts += ["</ul>", "<h3>Sources</h3>", '<ol class="sources">']
-    for source in card.vendor.sources:
-        parts.append(
-            f"<li>{_link(source.url, source.url)}<br>Supports: {_e(source.supports)}"
-            f" (dated {_e(source.date)})</li>"
-        )
-    parts += ["</ol>", "</section>"]
-    return "\n".join(parts)
+    @property
+    def pills(self) -> list[tuple[str, str]]:
+        return list(zip(self.badges, _badge_tones(self.product), strict=True))
 
 
 def _badge_tones(product: Product) -> tuple[str, str, str]:
@@ -412,38 +273,17 @@ def _alternative(decision: Decision) -> Alternative | None:
     return decision.rule.alternative if decision.rule else None
 
 
-def _alternative_link(alternative: Alternative) -> str:
-    return (
-        f'<a class="button primary" href="{_e(alternative.url)}" rel="noreferrer noopener">'
-        f"Use {_e(alternative.name)} instead</a>"
-    )
+def _message(
+    status: int, title: str, lead: str, paragraphs: list[str], contact: str | None
+) -> Page:
+    """A page that only tells: an invalid address, an internal error, a refused form."""
+    return _html(status, "message.html", title, lead, paragraphs=paragraphs, contact=contact)
 
 
-def _contact(sentence: str) -> str:
-    return f'<p class="contact">{_e(sentence)}</p>'
-
-
-def _link(url: str, text: str) -> str:
-    return f'<a href="{_e(url)}" rel="noreferrer noopener">{_e(text)}</a>'
-
-
-def _e(value: object) -> str:
-    return escape(str(value), quote=True)
-
-
-def _html(status: int, title: str, main: str) -> Page:
-    """A complete HTML document around `main` (already escaped), with a fresh style nonce."""
+def _html(status: int, template: str, title: str, lead: str, **context: object) -> Page:
+    """A complete HTML page from `template`, with a fresh style nonce."""
     nonce = secrets.token_urlsafe(18)
-    document = (
-        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_e(title)}</title>\n"
-        f'<style nonce="{nonce}">{_STYLE}</style>\n'
-        f"</head>\n<body>\n<main>\n{main}\n"
-        '<p class="origin">This page comes from your organisation\'s AI proxy (aiwall),'
-        " not from the site you asked for.</p>\n"
-        "</main>\n</body>\n</html>\n"
-    )
+    document = render(template, lang="en", title=title, lead=lead, nonce=nonce, **context)
     return _page(status, _HTML, document, _CSP.format(nonce=nonce))
 
 
