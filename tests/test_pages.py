@@ -478,3 +478,31 @@ def test_pages_are_the_same_bytes_apart_from_the_nonce(blocked: Decision, warned
         assert page.body != second[name].body, f"{name}: the nonce did not change"
         assert pinned(page) == pinned(second[name]), name
         assert pinned(page) == (GOLDEN / f"{name}.html").read_bytes(), name
+
+
+def test_a_page_is_rendered_once_and_filled_in_per_request(
+    blocked: Decision, warned: Decision, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refusing costs less than forwarding: a page is rendered once per what it shows; per
+    request only the nonce, the token and the host are filled in (escaped)."""
+    rendered: list[str] = []
+    original = pages.render
+
+    def counting(template: str, **context: object) -> str:
+        rendered.append(template)
+        return original(template, **context)
+
+    monkeypatch.setattr(pages, "render", counting)
+    changed = with_rule(blocked, message="A message no other test uses.")
+    first = pages.block_page(changed, CONTACT)
+    again = pages.block_page(dataclasses.replace(changed, host='x.cnchat.test"<b>'), CONTACT)
+    assert rendered == ["denial.html"]
+    assert b"A message no other test uses." in again.body
+    assert b"x.cnchat.test&#34;&lt;b&gt;" in again.body and b"x.cnchat.test" not in first.body
+    pages.warn_page(changed, CONTACT, token="a", host="h.test")
+    second = pages.warn_page(changed, CONTACT, token='b"<', host="h.test")
+    assert rendered == ["denial.html", "denial.html"]
+    assert Document(second.body).all("input")[0]["value"] == 'b"<'
+    # Another rule (as after a reload) is another page, never the cached one.
+    pages.block_page(with_rule(changed, message="Changed."), CONTACT)
+    assert rendered == ["denial.html"] * 3

@@ -38,7 +38,7 @@ on warnings: the address the browser's warning page posts its acknowledgement to
 
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
 from aiwall.ack.tokens import ACK_PATH
@@ -46,7 +46,7 @@ from aiwall.core.card import Card
 from aiwall.core.decision import Decision
 from aiwall.core.policy import Product, Training
 from aiwall.core.rules import Action, Alternative
-from aiwall.pages.render import render
+from aiwall.pages.render import Skeleton, SkeletonCache, render, slot
 
 _CSP = (
     "default-src 'none'; style-src 'nonce-{nonce}'; img-src data:; form-action 'self'; "
@@ -62,6 +62,7 @@ _COMMON_HEADERS = (
     # `Origin: null`, which the acknowledgement must refuse. Other sites still get nothing.
     ("Referrer-Policy", "same-origin"),
 )
+_PAGES = SkeletonCache()
 _JSON_FIELDS = (
     "vendor",
     "product",
@@ -104,30 +105,38 @@ def wants_html(headers: Mapping[str, str], *, default: bool = False) -> bool:
 
 
 def block_page(decision: Decision, contact: str) -> Page:
-    subject = _subject(decision)
-    heading = f"{subject} is blocked by company policy"
-    lead = _rule_message(decision) or f"Your organisation does not allow {subject} at work."
-    return _html(403, "denial.html", heading, lead, **_denial(decision, contact), warn=False)
+    def make() -> str:
+        subject = _subject(decision)
+        heading = f"{subject} is blocked by company policy"
+        lead = _rule_message(decision) or f"Your organisation does not allow {subject} at work."
+        return _render("denial.html", heading, lead, **_denial(decision, contact), warn=False)
+
+    skeleton = _PAGES.get(("block", contact, *_key(decision)), _kept(decision), make)
+    return _html(403, skeleton, host=decision.host or "unknown")
 
 
 def warn_page(decision: Decision, contact: str, *, token: str, host: str) -> Page:
-    subject = _subject(decision)
-    heading = f"Before you continue to {subject}"
-    lead = _rule_message(decision) or (
-        f"Your organisation asks you to read what {subject} does with your data before you use it."
-    )
-    return _html(
-        403,
-        "denial.html",
-        heading,
-        lead,
-        **_denial(decision, contact),
-        warn=True,
-        ack_path=ACK_PATH,
-        token=token,
-        continue_host=host,
-        require_justification=decision.rule is not None and decision.rule.require_justification,
-    )
+    def make() -> str:
+        subject = _subject(decision)
+        heading = f"Before you continue to {subject}"
+        lead = _rule_message(decision) or (
+            f"Your organisation asks you to read what {subject} does with your data"
+            " before you use it."
+        )
+        return _render(
+            "denial.html",
+            heading,
+            lead,
+            **_denial(decision, contact),
+            warn=True,
+            ack_path=ACK_PATH,
+            token=slot("token"),
+            continue_host=slot("continue_host"),
+            require_justification=decision.rule is not None and decision.rule.require_justification,
+        )
+
+    skeleton = _PAGES.get(("warn", contact, *_key(decision)), _kept(decision), make)
+    return _html(403, skeleton, host=decision.host or "unknown", token=token, continue_host=host)
 
 
 def denial_json(decision: Decision, contact: str, *, acknowledge_url: str | None = None) -> Page:
@@ -218,7 +227,7 @@ def _denial(decision: Decision, contact: str) -> dict[str, object]:
     if decision.vendor is not None:
         card = _PageCard(decision.vendor, decision.product or decision.vendor.main_product)
     return {
-        "host": decision.host,
+        "host": slot("host"),
         "rule": decision.rule,
         "reason": decision.reason,
         "card": card,
@@ -273,18 +282,40 @@ def _alternative(decision: Decision) -> Alternative | None:
     return decision.rule.alternative if decision.rule else None
 
 
+def _key(decision: Decision) -> tuple[Hashable, ...]:
+    """What a block or warn page shows of a decision, apart from its host (a slot)."""
+    rule = decision.rule
+    return id(decision.vendor), id(decision.product), id(rule), decision.reason, decision.stale
+
+
+def _kept(decision: Decision) -> object:
+    """The objects whose ids `_key` holds."""
+    return decision.vendor, decision.product, decision.rule
+
+
 def _message(
     status: int, title: str, lead: str, paragraphs: list[str], contact: str | None
 ) -> Page:
-    """A page that only tells: an invalid address, an internal error, a refused form."""
-    return _html(status, "message.html", title, lead, paragraphs=paragraphs, contact=contact)
+    """A page that only tells: an invalid address, an internal error, a refused form. Rare,
+    so rendered each time."""
+    rendered = _render("message.html", title, lead, paragraphs=paragraphs, contact=contact)
+    return _html(status, Skeleton.of(rendered))
 
 
-def _html(status: int, template: str, title: str, lead: str, **context: object) -> Page:
-    """A complete HTML page from `template`, with a fresh style nonce."""
+def _render(template: str, title: str, lead: str, **context: object) -> str:
+    return render(template, lang="en", title=title, lead=lead, nonce=slot("nonce"), **context)
+
+
+def _html(status: int, skeleton: Skeleton, **values: str) -> Page:
+    """A page from its skeleton, with a fresh style nonce and this request's values."""
     nonce = secrets.token_urlsafe(18)
-    document = render(template, lang="en", title=title, lead=lead, nonce=nonce, **context)
-    return _page(status, _HTML, document, _CSP.format(nonce=nonce))
+    body = skeleton.fill({"nonce": nonce, **values})
+    headers = (
+        ("Content-Type", _HTML),
+        *_COMMON_HEADERS,
+        ("Content-Security-Policy", _CSP.format(nonce=nonce)),
+    )
+    return Page(status, headers, body)
 
 
 def _json(status: int, error_type: str, code: str, message: str, **fields: object) -> Page:
