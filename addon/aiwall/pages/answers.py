@@ -31,38 +31,36 @@ Every key is always present; a value that does not apply is null. By `code`:
 | `aiwall_invalid_host` | 400    | invalid_request_error | a host name of the request is invalid |
 | `aiwall_error`        | 503    | api_error             | aiwall failed; nothing was sent       |
 
-`message` is a short explanation for people: what happened, the rule's message and the
-approved alternative. `host` is the normalised name (A-labels for IDN). `acknowledge_url` is set
+`message` is a short explanation for people: what happened (in English), the rule's message
+and the approved alternative (in the reader's language from `Accept-Language`, when the rule
+gives one). `host` is the normalised name (A-labels for IDN). `acknowledge_url` is set
 on warnings: the address the browser's warning page posts its acknowledgement to.
 """
 
 import json
-import secrets
-from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 
-from aiwall.ack.tokens import ACK_PATH
-from aiwall.core.card import Card
 from aiwall.core.decision import Decision
-from aiwall.core.policy import Product, Training
-from aiwall.core.rules import Action, Alternative
-from aiwall.pages.render import Skeleton, SkeletonCache, render, slot
+from aiwall.core.rules import Action, Settings, in_language
+from aiwall.pages.html import FormError, block_page, message_page, warn_page
+from aiwall.pages.language import negotiate
+from aiwall.pages.page import CSP_NO_CONTENT, Page, Visit, page
 
-_CSP = (
-    "default-src 'none'; style-src 'nonce-{nonce}'; img-src data:; form-action 'self'; "
-    "base-uri 'none'; frame-ancestors 'none'"
-)
-_CSP_NO_CONTENT = "default-src 'none'; frame-ancestors 'none'"
-_HTML = "text/html; charset=utf-8"
+__all__ = [
+    "FormError",
+    "Page",
+    "Visit",
+    "ack_refused_page",
+    "block_page",
+    "denial_json",
+    "error_page",
+    "invalid_host_page",
+    "redirect",
+    "wants_html",
+    "warn_page",
+]
+
 _JSON = "application/json; charset=utf-8"
-_COMMON_HEADERS = (
-    ("Cache-Control", "no-store"),
-    ("X-Content-Type-Options", "nosniff"),
-    # same-origin, not no-referrer: under no-referrer browsers post the warning's form with
-    # `Origin: null`, which the acknowledgement must refuse. Other sites still get nothing.
-    ("Referrer-Policy", "same-origin"),
-)
-_PAGES = SkeletonCache()
 _JSON_FIELDS = (
     "vendor",
     "product",
@@ -73,15 +71,7 @@ _JSON_FIELDS = (
     "contact",
     "acknowledge_url",
 )
-
-
-@dataclass(frozen=True)
-class Page:
-    """An answer the proxy gives in place of the vendor's."""
-
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
+_DEFAULT_SETTINGS = Settings()
 
 
 def wants_html(headers: Mapping[str, str], *, default: bool = False) -> bool:
@@ -104,44 +94,16 @@ def wants_html(headers: Mapping[str, str], *, default: bool = False) -> bool:
     return default if set(media) <= {"*/*", ""} else False
 
 
-def block_page(decision: Decision, contact: str) -> Page:
-    def make() -> str:
-        subject = _subject(decision)
-        heading = f"{subject} is blocked by company policy"
-        lead = _rule_message(decision) or f"Your organisation does not allow {subject} at work."
-        return _render("denial.html", heading, lead, **_denial(decision, contact), warn=False)
-
-    skeleton = _PAGES.get(("block", contact, *_key(decision)), _kept(decision), make)
-    return _html(403, skeleton, host=decision.host or "unknown")
-
-
-def warn_page(decision: Decision, contact: str, *, token: str, host: str) -> Page:
-    def make() -> str:
-        subject = _subject(decision)
-        heading = f"Before you continue to {subject}"
-        lead = _rule_message(decision) or (
-            f"Your organisation asks you to read what {subject} does with your data"
-            " before you use it."
-        )
-        return _render(
-            "denial.html",
-            heading,
-            lead,
-            **_denial(decision, contact),
-            warn=True,
-            ack_path=ACK_PATH,
-            token=slot("token"),
-            continue_host=slot("continue_host"),
-            require_justification=decision.rule is not None and decision.rule.require_justification,
-        )
-
-    skeleton = _PAGES.get(("warn", contact, *_key(decision)), _kept(decision), make)
-    return _html(403, skeleton, host=decision.host or "unknown", token=token, continue_host=host)
-
-
-def denial_json(decision: Decision, contact: str, *, acknowledge_url: str | None = None) -> Page:
+def denial_json(
+    decision: Decision,
+    settings: Settings,
+    visit: Visit | None = None,
+    *,
+    acknowledge_url: str | None = None,
+) -> Page:
+    language = negotiate(visit.accept_language if visit else "")
     warning = decision.action is Action.WARN
-    subject = _subject(decision)
+    subject = decision.vendor.name if decision.vendor else (decision.host or "this site")
     if decision.vendor is not None and decision.host:
         subject += f" ({decision.host})"
     rule = decision.rule
@@ -150,10 +112,12 @@ def denial_json(decision: Decision, contact: str, *, acknowledge_url: str | None
     else:
         sentences = [f"Company policy blocks {subject}"]
     sentences[0] += f", rule {rule.id}." if rule else " (the default action)."
-    if message := _rule_message(decision):
+    if rule and (message := in_language(rule.message, language).strip()):
         sentences.append(_sentence(message))
-    if alternative := _alternative(decision):
-        sentences.append(f"Use {alternative.name} instead ({alternative.url}).")
+    alternative = rule.alternative if rule else None
+    name = in_language(alternative.name, language) if alternative else None
+    if alternative:
+        sentences.append(f"Use {name} instead ({alternative.url}).")
     if warning:
         sentences.append("To continue, open the site in a browser and acknowledge the warning.")
     vendor, product = decision.vendor, decision.product
@@ -163,54 +127,79 @@ def denial_json(decision: Decision, contact: str, *, acknowledge_url: str | None
         "aiwall_warning" if warning else "aiwall_blocked",
         " ".join(sentences),
         vendor=vendor.id if vendor else None,
-        product=f"{vendor.id}/{product.id}" if vendor and product else None,
+        product=decision.product_ref,
         host=decision.host,
         rule=rule.id if rule else None,
         verdict=product.verdict if product else None,
-        alternative={"name": alternative.name, "url": alternative.url} if alternative else None,
-        contact=contact,
+        alternative={"name": name, "url": alternative.url} if alternative else None,
+        contact=settings.contact,
         acknowledge_url=acknowledge_url,
     )
 
 
-def invalid_host_page(reason: str, *, html: bool) -> Page:
+def invalid_host_page(
+    reason: str, *, html: bool, settings: Settings | None = None, visit: Visit | None = None
+) -> Page:
     message = _sentence(f"The request was refused because a host name in it is invalid: {reason}")
     if not html:
         return _json(400, "invalid_request_error", "aiwall_invalid_host", message)
-    paragraphs = ["Nothing was sent. Check the address for typing mistakes and try again."]
-    return _message(400, "This address is not valid", message, paragraphs, None)
+    return message_page(
+        400,
+        settings or _DEFAULT_SETTINGS,
+        visit or Visit(),
+        lambda t: t.gettext("This address is not valid"),
+        reason,
+        lambda t: [
+            t.gettext("Nothing was sent. Check the address for typing mistakes and try again.")
+        ],
+    )
 
 
-def error_page(*, html: bool, contact: str) -> Page:
+def error_page(*, html: bool, settings: Settings | None = None, visit: Visit | None = None) -> Page:
+    settings = settings or _DEFAULT_SETTINGS
     message = (
         "The company AI proxy could not check this request because of an internal error,"
         " so it stopped it: nothing was sent."
     )
     if not html:
-        return _json(503, "api_error", "aiwall_error", message, contact=contact)
-    return _message(
+        return _json(503, "api_error", "aiwall_error", message, contact=settings.contact)
+    return message_page(
         503,
-        "This request could not be checked",
-        message,
-        ["Try again in a moment."],
-        f"If it keeps happening, tell {contact}.",
+        settings,
+        visit or Visit(),
+        lambda t: t.gettext("This request could not be checked"),
+        "",
+        lambda t: [
+            t.gettext(
+                "The company AI proxy could not check this request because of an internal error,"
+                " so it stopped it: nothing was sent."
+            ),
+            t.gettext("Try again in a moment."),
+        ],
     )
 
 
-def ack_refused_page(reason: str, *, html: bool, contact: str) -> Page:
+def ack_refused_page(
+    reason: str, *, html: bool, settings: Settings | None = None, visit: Visit | None = None
+) -> Page:
+    settings = settings or _DEFAULT_SETTINGS
     message = _sentence(f"Your acknowledgement was not accepted: {reason}")
     if not html:
-        return _json(403, "permission_error", "aiwall_ack_refused", message, contact=contact)
-    paragraph = (
-        "Nothing was sent to the site. Go back and reload the page to see the warning again,"
-        " then continue from there."
-    )
-    return _message(
+        return _json(
+            403, "permission_error", "aiwall_ack_refused", message, contact=settings.contact
+        )
+    return message_page(
         403,
-        "Your acknowledgement was not accepted",
-        message,
-        [paragraph],
-        f"If it keeps happening, tell {contact}.",
+        settings,
+        visit or Visit(),
+        lambda t: t.gettext("Your acknowledgement was not accepted"),
+        reason,
+        lambda t: [
+            t.gettext(
+                "Nothing was sent to the site. Go back and reload the page to see the warning"
+                " again, then continue from there."
+            )
+        ],
     )
 
 
@@ -218,119 +207,15 @@ def redirect(location: str) -> Page:
     """303 See Other to `location`, which the caller has already checked."""
     if any(ord(char) < 0x20 or ord(char) == 0x7F for char in location):
         raise ValueError(f"redirect location {location!r} contains control characters")
-    return _page(303, "text/plain; charset=utf-8", "", _CSP_NO_CONTENT, ("Location", location))
-
-
-def _denial(decision: Decision, contact: str) -> dict[str, object]:
-    """What the block and warn pages both show: what happened, the card, the contact."""
-    card = None
-    if decision.vendor is not None:
-        card = _PageCard(decision.vendor, decision.product or decision.vendor.main_product)
-    return {
-        "host": slot("host"),
-        "rule": decision.rule,
-        "reason": decision.reason,
-        "card": card,
-        "stale": decision.stale,
-        "subject": _subject(decision),
-        "alternative": _alternative(decision),
-        "contact": contact,
-    }
-
-
-class _PageCard(Card):
-    """The card with the colour of each badge, as the page shows them."""
-
-    @property
-    def pills(self) -> list[tuple[str, str]]:
-        return list(zip(self.badges, _badge_tones(self.product), strict=True))
-
-
-def _badge_tones(product: Product) -> tuple[str, str, str]:
-    """Colours for `Card.badges`, in the same order: good for the user's data, bad, or unknown."""
-    training = {
-        Training.DEFAULT: "bad",
-        Training.OPT_IN: "good",
-        Training.NEVER: "good",
-        Training.UNKNOWN: "unknown",
-    }[product.training]
-    # No opt-out only hurts when the product trains.
-    opt_out = _tone(product.opt_out.available) if training != "good" else "unknown"
-    return training, _tone(product.zero_retention), opt_out
-
-
-def _tone(value: bool | None) -> str:
-    return "unknown" if value is None else ("good" if value else "bad")
-
-
-def _subject(decision: Decision) -> str:
-    """Who the page is about: the vendor's name, else the host a rule names."""
-    if decision.vendor is not None:
-        return decision.vendor.name
-    return decision.host or "this site"
-
-
-def _rule_message(decision: Decision) -> str:
-    return decision.rule.message.strip() if decision.rule else ""
+    return page(303, "text/plain; charset=utf-8", "", CSP_NO_CONTENT, ("Location", location))
 
 
 def _sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def _alternative(decision: Decision) -> Alternative | None:
-    return decision.rule.alternative if decision.rule else None
-
-
-def _key(decision: Decision) -> tuple[Hashable, ...]:
-    """What a block or warn page shows of a decision, apart from its host (a slot)."""
-    rule = decision.rule
-    return id(decision.vendor), id(decision.product), id(rule), decision.reason, decision.stale
-
-
-def _kept(decision: Decision) -> object:
-    """The objects whose ids `_key` holds."""
-    return decision.vendor, decision.product, decision.rule
-
-
-def _message(
-    status: int, title: str, lead: str, paragraphs: list[str], contact: str | None
-) -> Page:
-    """A page that only tells: an invalid address, an internal error, a refused form. Rare,
-    so rendered each time."""
-    rendered = _render("message.html", title, lead, paragraphs=paragraphs, contact=contact)
-    return _html(status, Skeleton.of(rendered))
-
-
-def _render(template: str, title: str, lead: str, **context: object) -> str:
-    return render(template, lang="en", title=title, lead=lead, nonce=slot("nonce"), **context)
-
-
-def _html(status: int, skeleton: Skeleton, **values: str) -> Page:
-    """A page from its skeleton, with a fresh style nonce and this request's values."""
-    nonce = secrets.token_urlsafe(18)
-    body = skeleton.fill({"nonce": nonce, **values})
-    headers = (
-        ("Content-Type", _HTML),
-        *_COMMON_HEADERS,
-        ("Content-Security-Policy", _CSP.format(nonce=nonce)),
-    )
-    return Page(status, headers, body)
-
-
 def _json(status: int, error_type: str, code: str, message: str, **fields: object) -> Page:
     error: dict[str, object] = {"type": error_type, "code": code, "message": message}
     error |= {name: fields.get(name) for name in _JSON_FIELDS}
     body = json.dumps({"type": "error", "error": error}, ensure_ascii=False)
-    return _page(status, _JSON, body, _CSP_NO_CONTENT)
-
-
-def _page(status: int, content_type: str, body: str, csp: str, *extra: tuple[str, str]) -> Page:
-    headers = (
-        ("Content-Type", content_type),
-        *_COMMON_HEADERS,
-        ("Content-Security-Policy", csp),
-        *extra,
-    )
-    # Lone surrogates cannot be encoded; they become "?" rather than an error page of their own.
-    return Page(status, headers, body.encode("utf-8", "replace"))
+    return page(status, _JSON, body, CSP_NO_CONTENT)

@@ -7,6 +7,7 @@ text on the page, never markup. The stylesheet is inserted whole into a nonce-be
 Rendering is done once per page content: see `slot` and `SkeletonCache`.
 """
 
+import functools
 import importlib.resources
 import re
 import secrets
@@ -18,23 +19,35 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
-_ENVIRONMENT = Environment(
-    loader=PackageLoader("aiwall.pages", "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
+from aiwall.pages.language import translations
+
+
+@functools.cache
+def _environment(language: str) -> Environment:
+    """The templates with `language`'s catalogue installed (`_`, `{% trans %}`)."""
+    environment = Environment(
+        loader=PackageLoader("aiwall.pages", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    environment.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    return environment
+
+
 # Our own file, not input: inserted as it is (CSS quotes and `>` must not be escaped).
 STYLESHEET = Markup(
     (importlib.resources.files("aiwall.pages") / "static" / "pages.css").read_text("utf-8")
 )
 
 
-def render(template: str, **context: object) -> str:
-    """The template rendered with `context`; every value is escaped unless it is Markup."""
-    return _ENVIRONMENT.get_template(template).render(css=STYLESHEET, **context)
+def render(template: str, language: str, **context: object) -> str:
+    """The template in `language` with `context`; every value is escaped unless it is Markup."""
+    page = _environment(language).get_template(template)
+    return page.render(css=STYLESHEET, lang=language, nonce=slot("nonce"), **context)
 
 
 # What changes per request (nonce, token, host, ...) is rendered as a marker and filled in per
