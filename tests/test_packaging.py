@@ -50,7 +50,12 @@ def test_a_built_wheel_carries_every_vendor_record_and_page_template(tmp_path: P
     assert "aiwall/rules.example.yaml" in names
     assert "aiwall/telemetry/events.schema.json" in names
     pages = ROOT / "addon" / "aiwall" / "pages"
-    shipped_files = [*pages.glob("templates/*.html"), *pages.glob("static/*.css")]
+    shipped_files = [
+        *pages.glob("templates/*.html"),
+        *pages.glob("static/*.css"),
+        *pages.glob("locale/*/LC_MESSAGES/*.mo"),
+        pages / "regions.json",
+    ]
     assert "aiwall/pages/templates/base.html" in names
     for shipped in shipped_files:
         assert f"aiwall/pages/{shipped.relative_to(pages)}" in names
