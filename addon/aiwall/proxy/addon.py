@@ -576,12 +576,12 @@ class AiWall:
 
     def _fail(self, flow: http.HTTPFlow, error: Exception, where: str) -> None:
         """Fail closed: the request is answered with an error and never reaches the vendor."""
-        contact = self.config.rules.settings.contact if self.config else "your IT service desk"
+        settings = self.config.rules.settings if self.config else None
         try:
             html = pages.wants_html(flow.request.headers)
         except Exception:
             html = False
-        _answer(flow, pages.error_page(html=html, contact=contact))
+        _answer(flow, pages.error_page(html=html, settings=settings))
         self.metrics.failed(where)
         ip = client_ip(flow.client_conn)
         self.events.internal_error(
