@@ -121,9 +121,11 @@ def running_proxy(
         f"aiwall_rules={rules}",
         "--set",
         f"aiwall_log={events}",
-        "--set",  # suites ask the same refused URL many times; tests/security checks the bound
-        "aiwall_refusal_events=0",
     ]
+    if not any(option.startswith("aiwall_refusal_events=") for option in options):
+        # Suites ask the same refused URL many times; tests/security checks the bound. (Given
+        # twice, mitmproxy's --set drops both this and every later option.)
+        command += ["--set", "aiwall_refusal_events=0"]
     if policies:
         command += ["--set", f"aiwall_policies={policies}"]
     for script in scripts:
