@@ -202,3 +202,42 @@ sources:
     assert action("api.globalai.example") == "block"  # the product's US residency
     assert action("eu.api.globalai.example") == "log"  # the pinned endpoint keeps data in the EU
     assert action("frankfurt.regional.globalai.example") == "block"
+
+
+def test_staleness_works_per_fact(tmp_path: Path) -> None:
+    """A record re-verified recently is still stale where one fact was last checked long ago,
+    and a `stale: true` rule sees it."""
+    from datetime import date, timedelta
+
+    from aiwall.core.config import load_config
+    from aiwall.core.decision import HostName, RequestInfo
+    from aiwall.core.registry import is_stale, stale_facts
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    record = (Path(__file__).parent / "fixtures" / "policies" / "usbot.yaml").read_text()
+    (policies / "usbot.yaml").write_text(record)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - {id: stale, description: d, match: {stale: true}, action: warn}\n"
+    )
+    fresh = load_config(rules, policies)
+    vendor = fresh.registry.vendors["usbot"]
+    today = vendor.last_verified + timedelta(days=10)
+    assert not is_stale(vendor, today, timedelta(days=365))
+    dated = record.replace(
+        "    training: default\n",
+        "    training: default\n    verified: {training: 2015-01-01}\n",
+        1,
+    )
+    assert dated != record
+    (policies / "usbot.yaml").write_text(dated)
+    config = load_config(rules, policies, today=lambda: today)
+    vendor = config.registry.vendors["usbot"]
+    product = next(p for p in vendor.products if p.verified)
+    assert stale_facts(vendor, product, today, timedelta(days=365)) == ["training"]
+    assert is_stale(vendor, today, timedelta(days=365))
+    assert any("verified.training" in str(w) for w in config.warnings)
+    request = RequestInfo((HostName("host", "usbot.test"),))
+    assert str(config.engine.decide(request).action) == "warn"
+    assert date(2015, 1, 1) == vendor.verified_on(product, "training")

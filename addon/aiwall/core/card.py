@@ -27,11 +27,21 @@ _TRAINING_BADGE = {
     Training.UNKNOWN: "Training: unknown",
 }
 _TRAINING_FACT = {
-    Training.DEFAULT: "yes, by default: you have to opt out",
     Training.OPT_IN: "only if you opt in",
     Training.NEVER: "no",
     Training.UNKNOWN: "unknown",
 }
+
+
+def training_fact(product: Product) -> str:
+    """The training fact in words that agree with the opt-out fact beside it."""
+    if product.training is not Training.DEFAULT:
+        return _TRAINING_FACT[product.training]
+    if product.opt_out.available is True:
+        return "yes, by default, unless you opt out"
+    if product.opt_out.available is False:
+        return "yes, by default, with no way to opt out"
+    return "yes, by default (whether you can opt out is unknown)"
 
 
 @dataclass(frozen=True)
@@ -68,14 +78,29 @@ class Card:
     def facts(self) -> list[tuple[str, str]]:
         """The product's facts, one line each, as the pages and `explain` show them."""
         p = self.product
-        return [
-            ("Trains on your data", _TRAINING_FACT[p.training]),
+        vendor = self.vendor
+        jurisdiction = vendor.jurisdiction_of(p)
+        law = ", ".join(jurisdiction) or "unknown"
+        note = p.jurisdiction_note if p.jurisdiction is not None else vendor.jurisdiction_note
+        facts = [
+            ("Trains on your data", training_fact(p)),
             ("Opt-out", _opt_out(p.opt_out)),
             ("Zero retention", _known(p.zero_retention) + _then(p.zero_retention_note)),
             ("DPA", _known(p.dpa) + _then(p.dpa_note)),
             ("Data stored in", (", ".join(p.residency) or "unknown") + _then(p.residency_note)),
             ("Retention", _retention(p.retention) + _then(p.retention_note)),
+            ("Company under the law of", law + _then(note)),
         ]
+        if p.models_from:
+            models = ", ".join(p.models_from)
+            facts.append(
+                (
+                    "Models from",
+                    f"{models}: {vendor.name} serves these companies' models, and"
+                    f" {vendor.name}'s terms (above) apply to what you send" + _then(p.models_note),
+                )
+            )
+        return facts
 
     def sections(self) -> list[Section]:
         vendor, product = self.vendor, self.product

@@ -66,6 +66,24 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The facts a product states (each may be `unknown`), in the order cards and logs show them.
+FACTS = (
+    "training",
+    "opt_out",
+    "zero_retention",
+    "dpa",
+    "residency",
+    "retention",
+    "jurisdiction",
+)
+
+
+def _fact_name(name: str) -> str:
+    if name not in FACTS:
+        raise ValueError(f"{name!r} is not a fact ({', '.join(FACTS)})")
+    return name
+
+
 class Source(Strict):
     """A public page and what it supports; `covers` names the facts it backs."""
 
@@ -140,6 +158,11 @@ class Product(Strict):
     )
     models_note: str = ""
     confidence: Confidence | None = Field(default=None, description="defaults to the vendor's")
+    verified: dict[Annotated[str, AfterValidator(_fact_name)], date] = Field(
+        default_factory=dict,
+        description="when each fact was last checked against its sources, where that differs"
+        " from the record's last_verified",
+    )
 
     def retention_exceeds(self, limit: timedelta) -> bool:
         """Open-ended and unknown retention count as longer than any limit."""
@@ -219,6 +242,10 @@ class VendorRecord(Strict):
 
     def kind_of(self, product: Product) -> Kind:
         return product.kind or self.kind
+
+    def verified_on(self, product: Product, fact: str) -> date:
+        """When a fact of a product was last checked: its own date, else the record's."""
+        return product.verified.get(fact, self.last_verified)
 
     def jurisdiction_of(self, product: Product) -> tuple[str, ...]:
         return self.jurisdiction if product.jurisdiction is None else product.jurisdiction

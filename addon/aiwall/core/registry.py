@@ -19,8 +19,6 @@ from aiwall.core.policy import (
 )
 from aiwall.core.yamlsource import ConfigError, Location, Problem, YamlDocument, load_yaml
 
-FACTS = ("training", "opt_out", "zero_retention", "dpa", "residency", "retention")
-
 
 def default_policies_dir() -> Path:
     """The shipped records: `policies/` in a checkout, `aiwall/policies` in an installed wheel."""
@@ -136,7 +134,21 @@ def _index(
 
 
 def is_stale(record: VendorRecord, today: date, stale_after: timedelta) -> bool:
-    return record.last_verified + stale_after < today
+    """Whether any fact any product of the record states was last checked too long ago."""
+    return any(stale_facts(record, p, today, stale_after) for p in record.products) or (
+        record.last_verified + stale_after < today
+    )
+
+
+def stale_facts(
+    record: VendorRecord, product: Product, today: date, stale_after: timedelta
+) -> list[str]:
+    """The known facts of a product last checked more than `stale_after` ago."""
+    return [
+        fact
+        for fact in known_facts(product)
+        if record.verified_on(product, fact) + stale_after < today
+    ]
 
 
 def known_facts(product: Product) -> Iterator[str]:
@@ -160,10 +172,17 @@ def registry_warnings(registry: Registry, today: date, stale_after: timedelta) -
     warnings: list[Problem] = []
     for record in registry.vendors.values():
         document = registry.documents[record.id]
-        if is_stale(record, today, stale_after):
+        if record.last_verified + stale_after < today:
             age = (today - record.last_verified).days
             message = f"last verified {record.last_verified} ({age} days ago): the record is stale"
             warnings.append(document.problem(("last_verified",), message, "warning"))
+        for p, product in enumerate(record.products):
+            for fact in stale_facts(record, product, today, stale_after):
+                if fact in product.verified:
+                    checked = product.verified[fact]
+                    message = f"last verified {checked} ({(today - checked).days} days ago): stale"
+                    where = ("products", p, "verified", fact)
+                    warnings.append(document.problem(where, message, "warning"))
         covered = {c for source in record.sources for c in source.covers}
         if "hosts" not in covered:
             warnings.append(document.problem(("hosts",), "no source covers the hosts", "warning"))
