@@ -132,6 +132,7 @@ class Engine:
                 self._org_hosts.add(HostEntry.parse(host), True)
         self._tenants = _tenant_index(registry, rules)
         self._candidates: dict[CandidateKey, tuple[CompiledRule, ...]] = {}
+        self._stale: dict[str, tuple[date, bool]] = {}
 
     def concerns(self, names: tuple[HostName, ...], path: str) -> bool:
         """Whether any name is invalid or AI traffic: only such a request needs deciding."""
@@ -202,11 +203,20 @@ class Engine:
             product_id = product.id if product else None
             names.append(NameOutcome(name.seen_in, name.raw, host, True, vendor_id, product_id))
             if host not in subjects:
-                stale = vendor is not None and is_stale(
-                    vendor, self._today(), self.settings.stale_after
-                )
+                stale = vendor is not None and self._is_stale(vendor)
                 subjects[host] = Subject(host, vendor, product, stale, request, residency)
         return tuple(names), list(subjects.values()), tuple(headers.values())
+
+    def _is_stale(self, vendor: VendorRecord) -> bool:
+        """Whether a record is stale today (worked out once a day per record)."""
+        today = self._today()
+        cached = self._stale.get(vendor.id)
+        if cached is None or cached[0] != today:
+            cached = self._stale[vendor.id] = (
+                today,
+                is_stale(vendor, today, self.settings.stale_after),
+            )
+        return cached[1]
 
     def _route(self, host: str, path: str) -> Route | None:
         """Vendor, product and tenant header for an AI host; None for other traffic."""
