@@ -39,7 +39,16 @@ from aiwall.core.registry import default_policies_dir
 from aiwall.core.rules import Action, Intercept
 from aiwall.pages import answers as pages
 from aiwall.proxy import tunnels
-from aiwall.proxy.enforce import AckForm, Enforcer, Outcome, Seen, Step
+from aiwall.proxy.answer import (
+    ANSWERED,
+    answer,
+    answer_without_reading,
+    large_body,
+    seen,
+    stream_body,
+    worth_streaming,
+)
+from aiwall.proxy.enforce import AckForm, Enforcer, Step
 from aiwall.proxy.flows import (
     BodyHeaders,
     Client,
@@ -51,24 +60,21 @@ from aiwall.proxy.flows import (
     request_names,
     request_path,
 )
+from aiwall.proxy.options import add_options, signer_from
+from aiwall.proxy.record import Recorder
 from aiwall.proxy.reload import ConfigFiles
-from aiwall.proxy.sink import HEADER as SINK_HEADER
-from aiwall.proxy.sink import Sink, discard
-from aiwall.telemetry.events import EventLog, RequestContext
-from aiwall.telemetry.limits import RefusalLimiter
+from aiwall.proxy.sink import Sink
+from aiwall.telemetry.events import EventLog
 from aiwall.telemetry.metrics import Metrics
 
 logger = logging.getLogger("aiwall")
 
-_ANSWERED = "aiwall_answered"
 _PENDING_FORM = "aiwall_ack"
 _STREAM_ABOVE = 256 * 1024  # bytes
 _HELD_BODY = (
     64 * 1024
 )  # a refused body up to this size is read and dropped; larger goes to the sink
 _STORE_PING_SECONDS = 5.0
-# (client ip, user, host, rule, status): identical refusals of one client
-RefusalKey = tuple[str | None, str | None, str | None, str | None, int | None]
 
 
 class AiWall:
@@ -86,71 +92,11 @@ class AiWall:
         self._refused: weakref.WeakSet[connection.Client] = weakref.WeakSet()
         self._tasks: set[asyncio.Task[None]] = set()
         self._files: ConfigFiles | None = None
-        # One client cannot flood the log with identical refusals (HTTP/2 rapid reset).
-        self.refusals: RefusalLimiter[RefusalKey] = RefusalLimiter()
+        self.record = Recorder(self.events)  # one client cannot flood the log with refusals
         self.sink = Sink()  # answers refused uploads without holding their bodies
 
     def load(self, loader: Loader) -> None:
-        loader.add_option("aiwall_rules", str, "rules.yaml", "The organisation's rules file.")
-        loader.add_option(
-            "aiwall_policies", str, "", "Folder of vendor records (empty: the shipped ones)."
-        )
-        loader.add_option("aiwall_log", str, "-", "Where the JSON event log goes: - or a file.")
-        loader.add_option(
-            "aiwall_log_max_bytes",
-            int,
-            0,
-            "Rotate the log file when it would grow past this many bytes (0: never).",
-        )
-        loader.add_option(
-            "aiwall_log_backups", int, 5, "How many rotated log files to keep (.1 is the newest)."
-        )
-        loader.add_option(
-            "aiwall_ack_store",
-            str,
-            "memory",
-            "Where acknowledgements of warnings are kept: memory, or redis://HOST:PORT/DB"
-            " shared by several instances (give them the same aiwall_secret).",
-        )
-        loader.add_option(
-            "aiwall_intercept",
-            str,
-            "",
-            "ai-only or all; empty: as the rules file's settings.intercept says.",
-        )
-        loader.add_option(
-            "aiwall_secret",
-            str,
-            "",
-            "File with the key that signs acknowledgement tokens (empty: a random key per start).",
-        )
-        loader.add_option(
-            "aiwall_metrics",
-            str,
-            "",
-            "HOST:PORT for /metrics, /healthz and /readyz (empty: off).",
-        )
-        loader.add_option(
-            "aiwall_reload_interval",
-            int,
-            2,
-            "Seconds between checks of the rules and policy files for changes (0: only SIGHUP).",
-        )
-        loader.add_option(
-            "aiwall_refusal_events",
-            int,
-            20,
-            "Identical refusals of one client (same host, rule and answer) logged per 10 s; the"
-            " rest are counted in one decisions.suppressed event (0: log every one).",
-        )
-        loader.add_option(
-            "aiwall_stream",
-            bool,
-            True,
-            "Stream the bodies of requests aiwall lets through, and of their responses, instead of"
-            " holding them (aiwall never reads them; streamed AI answers arrive as they are"
-            " written). Takes the place of stream_large_bodies, which breaks blocking uploads.",
-        )
+        add_options(loader)
 
     def configure(self, updated: set[str]) -> None:
         if {"aiwall_log", "aiwall_log_max_bytes", "aiwall_log_backups"} & updated:
@@ -162,7 +108,7 @@ class AiWall:
             except ValueError as error:
                 raise exceptions.OptionsError(f"aiwall_log: {error}") from None
             self.events.close()
-            self.events = events
+            self.events = self.record.events = events
         if "aiwall_ack_store" in updated:
             try:
                 store = open_ack_store(ctx.options.aiwall_ack_store)
@@ -174,11 +120,11 @@ class AiWall:
                 f"aiwall_intercept: {ctx.options.aiwall_intercept!r} is not ai-only or all"
             )
         if "aiwall_secret" in updated:
-            self.signer = _signer(ctx.options.aiwall_secret)
+            self.signer = signer_from(ctx.options.aiwall_secret)
         if "aiwall_refusal_events" in updated:
             if ctx.options.aiwall_refusal_events < 0:
                 raise exceptions.OptionsError("aiwall_refusal_events: 0 or more")
-            self.refusals.limit = ctx.options.aiwall_refusal_events or 2**62
+            self.record.refusals.limit = ctx.options.aiwall_refusal_events or 2**62
         if {"aiwall_rules", "aiwall_policies"} & updated:
             policies = ctx.options.aiwall_policies
             self._files = ConfigFiles(
@@ -270,29 +216,11 @@ class AiWall:
             if ping := getattr(self.store, "ping", None):
                 await ping()
 
-    async def _summarise_refusals(self) -> None:
-        while True:
-            await asyncio.sleep(self.refusals.interval)
-            self.flush_refusals()
-
-    def flush_refusals(self) -> None:
-        """One event for each client whose identical refusals were counted, not written."""
-        for (ip, user, host, rule, status), count, seconds in self.refusals.expired():
-            self.events.decisions_suppressed(
-                client_ip=ip,
-                user=user,
-                host=host,
-                rule_id=rule,
-                status_code=status,
-                count=count,
-                seconds=seconds,
-            )
-
     def running(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks.add(loop.create_task(self._watch()))
         self._tasks.add(loop.create_task(self._ping_store()))
-        self._tasks.add(loop.create_task(self._summarise_refusals()))
+        self._tasks.add(loop.create_task(self.record.summarise()))
         self._tasks.add(loop.create_task(self.sink.start()))
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
             loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
@@ -338,7 +266,7 @@ class AiWall:
             outcome = self._enforcer().tunnel(self._decide(request))
             if outcome.step is Step.REFUSE:  # what goes through is recorded in next_layer
                 flow.response = http.Response.make(403, b"Blocked by aiwall\n")
-                self._record(outcome, client, flow.request.method, "", "/", None)
+                self.record.outcome(outcome, client, flow.request.method, "", "/", None)
         except Exception as error:  # fail closed: an error refuses the tunnel
             self._fail(flow, error, "http_connect")
 
@@ -371,7 +299,7 @@ class AiWall:
             if outcome.step is Step.REFUSE:
                 nextlayer.layer = tunnels.Refused(context)
             sni = next((n.raw for n in names if n.seen_in == "sni"), None)
-            self._record(outcome, Client(None, ip), "CONNECT", "", "/", sni)
+            self.record.outcome(outcome, Client(None, ip), "CONNECT", "", "/", sni)
         except Exception as error:  # fail closed: a connection aiwall could not judge is refused
             nextlayer.layer = tunnels.Refused(context)
             self.events.internal_error(
@@ -410,7 +338,7 @@ class AiWall:
 
     async def request(self, flow: http.HTTPFlow) -> None:
         """The acknowledgement form's body has arrived: answer it here, never upstream."""
-        if flow.metadata.get(_ANSWERED):
+        if flow.metadata.get(ANSWERED):
             flow.request.data.content = b""  # a refused upload is not kept while the flow lives
             return
         pending = flow.metadata.get(_PENDING_FORM)
@@ -425,7 +353,7 @@ class AiWall:
         """Stream a long or open-ended answer from upstream: aiwall never reads response bodies."""
         response = flow.response
         if response and response.raw_content is None and ctx.options.aiwall_stream:
-            response.stream = _worth_streaming(response.headers.get("content-length"))
+            response.stream = worth_streaming(response.headers.get("content-length"))
 
     def tcp_start(self, flow: tcp.TCPFlow) -> None:
         """Raw TCP through a tunnel to a vendor cannot be shown a page: refuse it unless allowed."""
@@ -453,8 +381,7 @@ class AiWall:
     def done(self) -> None:
         for task in self._tasks:
             task.cancel()
-        self.refusals.interval = 0.0  # whatever was counted is summarised before the end
-        self.flush_refusals()
+        self.record.close()
         self.sink.close()
         self._close_later(self.store)
         self.metrics.close()
@@ -473,7 +400,7 @@ class AiWall:
         path = request_path(flow)
         engine = self.config.engine
         if len(body.hosts) < 2 and not engine.concerns(names, path):
-            _stream_body(flow, body)
+            stream_body(flow, body)
             return  # not AI traffic: untouched, unlogged, and nothing more spent on it
         client = client_of(flow)
         request = request_info(flow, names, path, client, body)
@@ -486,32 +413,22 @@ class AiWall:
             )
         if decision.ai:
             self.metrics.decided(decision, time.perf_counter() - start)
-        outcome = await self._enforcer().outcome(decision, request, _seen(flow))
+        outcome = await self._enforcer().outcome(decision, request, seen(flow))
         if outcome.step is Step.READ_FORM:
             flow.metadata[_PENDING_FORM] = (decision, request, client)
             return
         if outcome.step is Step.FORWARD:
-            _stream_body(flow, body)
+            stream_body(flow, body)
             for header in outcome.headers:
                 flow.request.headers[header.name] = header.value  # replaces the client's copies
         elif outcome.page is not None:
-            if _large_body(request) and self.sink.ready:
-                self._answer_without_reading(flow, outcome.page)
+            if large_body(request) and self.sink.ready:
+                answer_without_reading(flow, outcome.page, self.sink)
             else:
-                _answer(flow, outcome.page)
-        self._record(
+                answer(flow, outcome.page)
+        self.record.outcome(
             outcome, client, flow.request.method, flow.request.scheme, path, flow.client_conn.sni
         )
-
-    def _answer_without_reading(self, flow: http.HTTPFlow, page: pages.Page) -> None:
-        """A refused upload goes to aiwall's own listener, which answers at once; mitmproxy
-        streams the body there and this stream function drops every chunk (proxy/sink.py)."""
-        request = flow.request
-        request.headers[SINK_HEADER] = self.sink.expect(page)
-        request.scheme, request.host, request.port = "http", "127.0.0.1", self.sink.port
-        request.stream = discard
-        flow.metadata[_ANSWERED] = True
-        request.headers.pop("expect", None)
 
     async def _acknowledge(
         self, flow: http.HTTPFlow, decision: Decision, request: RequestInfo, client: Client
@@ -522,9 +439,9 @@ class AiWall:
             justification=form.get("justification", ""),
             origin=flow.request.headers.get("origin"),
         )
-        result = await self._enforcer().acknowledge(decision, request, _seen(flow), posted)
+        result = await self._enforcer().acknowledge(decision, request, seen(flow), posted)
         assert result.outcome.page is not None
-        _answer(flow, result.outcome.page)
+        answer(flow, result.outcome.page)
         warned = result.outcome.decision
         self.metrics.acknowledged(
             warned.vendor.id if warned.vendor else "-", result.refused is None
@@ -536,43 +453,12 @@ class AiWall:
             vendor=warned.ack_scope,
             product=warned.product_ref,
             rule_id=result.rule,
-            host=_seen(flow).host,
+            host=seen(flow).host,
             justification=result.justification,
             ttl_seconds=result.ttl_seconds,
             accepted=result.refused is None,
             reason=result.refused or "acknowledged",
         )
-
-    def _record(
-        self,
-        outcome: Outcome,
-        client: Client,
-        method: str,
-        scheme: str,
-        path: str,
-        sni: str | None,
-    ) -> None:
-        """One event for an outcome that is logged: what was enforced, as it was enforced."""
-        if not outcome.logged:
-            return
-        decision = outcome.decision
-        if not outcome.forwarded:
-            rule = decision.rule.id if decision.rule else None
-            ip = str(client.ip) if client.ip else None
-            if not self.refusals.admit((ip, client.user, decision.host, rule, outcome.status)):
-                return
-        context = RequestContext(
-            client_ip=str(client.ip) if client.ip else None,
-            user=client.user,
-            method=method,
-            scheme=scheme,
-            path=path,
-            sni=sni,
-            status_code=outcome.status,
-            acknowledged=outcome.acknowledged,
-            forwarded=outcome.forwarded,
-        )
-        self.events.decision(outcome.decision, context)
 
     def _fail(self, flow: http.HTTPFlow, error: Exception, where: str) -> None:
         """Fail closed: the request is answered with an error and never reaches the vendor."""
@@ -581,7 +467,7 @@ class AiWall:
             html = pages.wants_html(flow.request.headers)
         except Exception:
             html = False
-        _answer(flow, pages.error_page(html=html, settings=settings))
+        answer(flow, pages.error_page(html=html, settings=settings))
         self.metrics.failed(where)
         ip = client_ip(flow.client_conn)
         self.events.internal_error(
@@ -591,50 +477,3 @@ class AiWall:
             client_ip=str(ip) if ip else None,
         )
         logger.exception("aiwall failed closed in %s", where, exc_info=error)
-
-
-def _seen(flow: http.HTTPFlow) -> Seen:
-    request = flow.request
-    return Seen(request.scheme, request.host_header or request.host, request.url, request.headers)
-
-
-def _stream_body(flow: http.HTTPFlow, body: BodyHeaders) -> None:
-    """A large upload that goes upstream is sent on as it arrives (aiwall never reads it)."""
-    if ctx.options.aiwall_stream and _worth_streaming(body.content_length):
-        flow.request.stream = True
-
-
-def _large_body(request: RequestInfo) -> bool:
-    """A body too large (or of unknown length) to read only to drop it."""
-    return request.chunked or (request.body_size or 0) > _HELD_BODY
-
-
-def _worth_streaming(content_length: str | None) -> bool:
-    """A body of unknown length (server-sent events, chunked, HTTP/2 without a length) or a
-    large one. Small bodies are cheaper held whole: streaming costs mitmproxy more per message.
-    """
-    length = content_length
-    return length is None or not length.isdigit() or int(length) > _STREAM_ABOVE
-
-
-def _answer(flow: http.HTTPFlow, page: pages.Page) -> None:
-    """The proxy answers the request itself; it never goes upstream."""
-    headers = [(name.encode(), value.encode()) for name, value in page.headers]
-    flow.response = http.Response.make(page.status, page.body, headers)
-    flow.metadata[_ANSWERED] = True
-    # No "100 Continue": a client that waits for one need not send a body nobody will read.
-    flow.request.headers.pop("expect", None)
-
-
-def _signer(secret_file: str) -> TokenSigner:
-    if not secret_file:
-        return TokenSigner.with_random_secret()
-    try:
-        secret = Path(secret_file).read_bytes().strip()
-    except OSError as error:
-        raise exceptions.OptionsError(
-            f"aiwall_secret: cannot read {secret_file}: {error}"
-        ) from None
-    if len(secret) < 32:
-        raise exceptions.OptionsError(f"aiwall_secret: {secret_file} holds under 32 bytes")
-    return TokenSigner(secret)

@@ -18,6 +18,7 @@ from aiwall.pages.answers import Page
 HEADER = "x-aiwall-refused"
 _MAX_HEAD = 64 * 1024
 _PAGE_SECONDS = 30.0  # how long an answer waits for its request to arrive here
+_UPLOAD_SECONDS = 60.0  # how long a refused upload may pause before the connection is closed
 
 
 class Sink:
@@ -50,6 +51,11 @@ class Sink:
             if page is not None:
                 writer.write(_response(page))
                 await writer.drain()
+                # Stay until mitmproxy has the whole upload from its client (it sends nothing
+                # on): closing first would stop it reading, and a client that sends all of
+                # its body before it reads the answer would wait forever.
+                while await asyncio.wait_for(reader.read(65536), _UPLOAD_SECONDS):
+                    pass
         except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
             pass
         finally:
