@@ -105,3 +105,16 @@ def test_vendors_lists_one_row_per_product(capsys: pytest.CaptureFixture[str]) -
 def test_schema_prints_a_json_schema(capsys: pytest.CaptureFixture[str], kind: str) -> None:
     schema = json.loads(run(capsys, "schema", kind))
     assert schema["type"] == "object" and schema["additionalProperties"] is False
+
+
+def test_explain_says_where_a_regional_endpoint_keeps_data(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = run(capsys, "explain", "https://eu.api.openai.com/v1/chat/completions")
+    assert "Host:     eu.api.openai.com keeps data in EU (a regional endpoint)" in out
+    assert "keeps data in" not in run(capsys, "explain", "https://api.openai.com/v1/models")
+
+
+def test_resolve_names_a_file_it_cannot_read(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["resolve", "/nonexistent/names.txt"]) == 2
+    assert "cannot read /nonexistent/names.txt" in capsys.readouterr().err

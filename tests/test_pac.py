@@ -35,6 +35,14 @@ POLICIES = ROOT / "policies"
 RULES = FIXTURES / "proxy" / "rules.yaml"
 REGISTRY = load_registry(POLICIES)
 HOSTS = sorted(REGISTRY.index.hosts())
+# The registry's {region} patterns, as entries (`{region}-aiplatform.googleapis.com`).
+PATTERN_HOSTS = sorted(
+    str(entry)
+    for vendor in REGISTRY.vendors.values()
+    for product in vendor.products
+    for spec in product.hosts
+    if (entry := HostEntry.parse(spec if isinstance(spec, str) else spec.host)).is_pattern
+)
 ORDINARY = [
     "example.org",
     "www.google.com",
@@ -151,7 +159,7 @@ def reference_index(hosts: Iterable[str]) -> HostIndex[bool]:
     return index
 
 
-REFERENCE = reference_index(HOSTS)
+REFERENCE = reference_index([*HOSTS, *PATTERN_HOSTS])
 
 
 def expected(host: str, index: HostIndex[bool] = REFERENCE) -> str:
@@ -412,7 +420,7 @@ def test_a_bad_proxy_address_is_refused(text: str) -> None:
 
 def test_hosts_a_rules_file_names_go_through_the_proxy_too(node: Node, shipped_pac: str) -> None:
     with_rules = pac_for(PROXY, POLICIES, RULES)
-    index = reference_index([*HOSTS, "llm.corp.test"])
+    index = reference_index([*HOSTS, *PATTERN_HOSTS, "llm.corp.test"])
     names = ["llm.corp.test", "a.llm.corp.test", "corp.test", "evil-llm.corp.test"]
     assert node.find(with_rules, names) == [VIA_PROXY, VIA_PROXY, "DIRECT", "DIRECT"]
     assert node.find(shipped_pac, ["llm.corp.test"]) == ["DIRECT"]

@@ -187,6 +187,9 @@ def _explanation(url: str, request: RequestInfo, decision: Decision) -> str:
             f"Record:   last verified {vendor.last_verified}, confidence"
             f" {vendor.confidence_of(product)}, {stale}"
         )
+        if decision.residency and decision.residency != product.residency:
+            pinned = ", ".join(decision.residency)
+            lines.append(f"Host:     {decision.host} keeps data in {pinned} (a regional endpoint)")
         lines.append("Facts:")
         lines.extend(f"  {label}: {value}" for label, value in card_for(vendor, product).facts())
     if decision.trace:
@@ -255,7 +258,11 @@ def _vendor_row(vendor: VendorRecord, product: Product) -> dict[str, Any]:
 
 def _resolve(args: argparse.Namespace) -> int:
     registry = load_registry(args.policies)
-    sources = [path.open(encoding="utf-8", errors="surrogateescape") for path in args.files]
+    try:
+        sources = [path.open(encoding="utf-8", errors="surrogateescape") for path in args.files]
+    except OSError as error:
+        print(f"aiwall resolve: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
+        return 2
     lines = itertools.chain.from_iterable(sources) if sources else sys.stdin
     start, count = time.perf_counter(), 0
     out = sys.stdout

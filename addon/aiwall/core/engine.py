@@ -173,6 +173,7 @@ class Engine:
             tenant_headers=headers,
             trace=strictest.trace,
             warned=warned if strictest.action is Action.WARN else (),
+            residency=strictest.residency,
         )
 
     def _subjects(
@@ -276,6 +277,7 @@ class Engine:
             shadow=tuple(shadow),
             stale=subject.stale,
             trace=tuple(trace),
+            residency=subject.residency,
         )
 
     def _rules_for(self, subject: Subject, explain: bool) -> tuple[CompiledRule, ...]:
