@@ -1,8 +1,18 @@
 """The vendor card: what a record says, arranged for people. Text here; HTML in `pages`."""
 
+import re
 from dataclasses import dataclass
 
-from aiwall.core.policy import OPEN_ENDED, UNKNOWN, Kind, OptOut, Product, Training, VendorRecord
+from aiwall.core.policy import (
+    OPEN_ENDED,
+    UNKNOWN,
+    Kind,
+    OptOut,
+    Product,
+    Review,
+    Training,
+    VendorRecord,
+)
 
 KIND_LABELS = {
     Kind.CHAT_ASSISTANT: "AI chat assistant",
@@ -32,6 +42,16 @@ _TRAINING_FACT = {
     Training.NEVER: "no",
     Training.UNKNOWN: "unknown",
 }
+
+_FACT_NAMES = {
+    "training": "training",
+    "opt_out": "opt-out",
+    "zero_retention": "zero retention",
+    "dpa": "DPA",
+    "residency": "where data is stored",
+    "retention": "retention",
+}
+UNDER_REVIEW = " (under review)"
 
 
 @dataclass(frozen=True)
@@ -68,13 +88,36 @@ class Card:
     def facts(self) -> list[tuple[str, str]]:
         """The product's facts, one line each, as the pages and `explain` show them."""
         p = self.product
+        doubted = self.vendor.facts_under_review(p)
+        facts = [
+            ("training", "Trains on your data", _TRAINING_FACT[p.training]),
+            ("opt_out", "Opt-out", _opt_out(p.opt_out)),
+            (
+                "zero_retention",
+                "Zero retention",
+                _known(p.zero_retention) + _then(p.zero_retention_note),
+            ),
+            ("dpa", "DPA", _known(p.dpa) + _then(p.dpa_note)),
+            (
+                "residency",
+                "Data stored in",
+                (", ".join(p.residency) or "unknown") + _then(p.residency_note),
+            ),
+            ("retention", "Retention", _retention(p.retention) + _then(p.retention_note)),
+        ]
         return [
-            ("Trains on your data", _TRAINING_FACT[p.training]),
-            ("Opt-out", _opt_out(p.opt_out)),
-            ("Zero retention", _known(p.zero_retention) + _then(p.zero_retention_note)),
-            ("DPA", _known(p.dpa) + _then(p.dpa_note)),
-            ("Data stored in", (", ".join(p.residency) or "unknown") + _then(p.residency_note)),
-            ("Retention", _retention(p.retention) + _then(p.retention_note)),
+            (label, value + (UNDER_REVIEW if fact in doubted else ""))
+            for fact, label, value in facts
+        ]
+
+    def reviews(self) -> list[str]:
+        """One sentence per changed source that puts this product's facts under review."""
+        return [
+            f"{self.vendor.name}'s {_source_name(self.vendor, review)} changed on"
+            f" {review.changed}; these facts are under review: "
+            + ", ".join(_FACT_NAMES[fact] for fact in facts)
+            + "."
+            for review, facts in self.vendor.reviews_of(self.product)
         ]
 
     def sections(self) -> list[Section]:
@@ -110,9 +153,13 @@ class Card:
     @property
     def footer(self) -> str:
         confidence = self.vendor.confidence_of(self.product)
-        return (
-            f"Last verified {self.vendor.last_verified} · confidence: {confidence} · Terms change"
-            f" — confirm directly with {self.vendor.name} before sending confidential data."
+        return " ".join(
+            [
+                *self.reviews(),
+                f"Last verified {self.vendor.last_verified} · confidence: {confidence} · Terms"
+                f" change — confirm directly with {self.vendor.name} before sending confidential"
+                " data.",
+            ]
         )
 
 
@@ -139,6 +186,15 @@ def render_text(card: Card) -> str:
         lines.append(f"  {source.url}")
         lines.append(f"    Supports: {source.supports} (dated {source.date})")
     return "\n".join(lines) + "\n"
+
+
+def _source_name(vendor: VendorRecord, review: Review) -> str:
+    """The page's title without the vendor's name in front: "DeepSeek Privacy Policy" → "Privacy
+    Policy"; the page's address when it has no title."""
+    prefix = re.compile(
+        rf"^\s*{re.escape(vendor.name)}(?:'s)?\s*[-:|\u2013\u2014]?\s*", re.IGNORECASE
+    )
+    return prefix.sub("", review.source).strip() or review.url
 
 
 def _join(*parts: str) -> str:

@@ -1,8 +1,9 @@
 """The rules engine: rules compiled once against the registry, then a decision per request.
 
 Each rule becomes a list of checks. Checks on vendor facts depend only on the product (and
-on whether its record is stale), so for each product the rules that could ever match it are
-worked out once and cached; per request only the checks on the request itself run.
+on whether its record is stale or has facts under review), so for each product the rules that
+could ever match it are worked out once and cached; per request only the checks on the
+request itself run.
 """
 
 import fnmatch
@@ -37,6 +38,7 @@ class Subject:
     product: Product | None
     stale: bool
     request: RequestInfo
+    under_review: tuple[str, ...] = ()  # the product's facts whose source changed
 
 
 Check = tuple[str, Callable[[Subject], bool]]
@@ -55,6 +57,7 @@ FACT_FIELDS = (
     "retention_over",
     "confidence",
     "stale",
+    "under_review",
 )
 
 
@@ -99,6 +102,7 @@ def fact_value(subject: Subject, name: str) -> Any:
         "retention_over": product.retention,
         "confidence": str(vendor.confidence_of(product)),
         "stale": subject.stale,
+        "under_review": list(subject.under_review),
     }
     return values[name]
 
@@ -126,7 +130,9 @@ class Engine:
             for host in rule.match.host:
                 self._org_hosts.add(HostEntry.parse(host), True)
         self._tenants = _tenant_index(registry, rules)
-        self._candidates: dict[tuple[str | None, str | None, bool], tuple[CompiledRule, ...]] = {}
+        self._candidates: dict[
+            tuple[str | None, str | None, bool, bool], tuple[CompiledRule, ...]
+        ] = {}
 
     def concerns(self, names: tuple[HostName, ...], path: str) -> bool:
         """Whether any name is invalid or AI traffic: only such a request needs deciding."""
@@ -199,7 +205,8 @@ class Engine:
                 stale = vendor is not None and is_stale(
                     vendor, self._today(), self.settings.stale_after
                 )
-                subjects[host] = Subject(host, vendor, product, stale, request)
+                doubted = vendor.facts_under_review(product) if vendor and product else ()
+                subjects[host] = Subject(host, vendor, product, stale, request, doubted)
         return tuple(names), list(subjects.values()), tuple(headers.values())
 
     def _route(self, host: str, path: str) -> Route | None:
@@ -266,7 +273,7 @@ class Engine:
             return self._compiled
         vendor_id = subject.vendor.id if subject.vendor else None
         product_id = subject.product.id if subject.product else None
-        key = (vendor_id, product_id, subject.stale)
+        key = (vendor_id, product_id, subject.stale, bool(subject.under_review))
         candidates = self._candidates.get(key)
         if candidates is None:
             candidates = tuple(
@@ -348,6 +355,8 @@ def _fact_checks(match: Match) -> Iterator[Check]:
         yield "confidence", _has_facts(lambda v, p, s: v.confidence_of(p) in confidence)
     if (stale := match.stale) is not None:
         yield "stale", _has_facts(lambda v, p, s: s.stale == stale)
+    if (doubted := match.under_review) is not None:
+        yield "under_review", _has_facts(lambda v, p, s: bool(s.under_review) == doubted)
 
 
 def _request_checks(match: Match, rules: RulesFile) -> Iterator[Check]:
