@@ -1,11 +1,11 @@
 """The log: one JSON line per event, ECS field names, structlog.
 
 Each event is a structlog call whose event name (`decision`, `ack`, `config.loaded`,
-`config.rejected`, `policy.changed`, `source.changed`, `error`) becomes ECS `event.action`. The processor chain
-adds the ECS envelope, makes every string safe (lone surrogates replaced, long strings cut)
-and renders JSON with `ensure_ascii`, so CR, LF, U+2028, escape codes and NUL can only appear
-escaped: whatever a client sends, an event is exactly one line. `events.schema.json` documents
-every field and the tests hold the two in step.
+`config.rejected`, `policy.changed`, `source.changed`, `error`) becomes ECS `event.action`.
+The processor chain adds the ECS envelope, makes every string safe (lone surrogates replaced,
+long strings cut) and renders JSON with `ensure_ascii`, so CR, LF, U+2028, escape codes and
+NUL can only appear escaped: whatever a client sends, an event is exactly one line.
+`events.schema.json` documents every field and the tests hold the two in step.
 
 Writing never raises: enforcement must not depend on the log. A destination that cannot be
 opened or written is reported once per streak of failures through the `aiwall` logger, and
