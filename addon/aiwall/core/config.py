@@ -9,7 +9,7 @@ from aiwall.core.diff import vendor_changes
 from aiwall.core.engine import Engine
 from aiwall.core.hostindex import HostEntry
 from aiwall.core.hosts import InvalidHost
-from aiwall.core.registry import Registry, load_registry, registry_warnings
+from aiwall.core.registry import RecordFolders, Registry, load_registry, registry_warnings
 from aiwall.core.rules import RulesFile
 from aiwall.core.yamlsource import ConfigError, Problem, YamlDocument, load_yaml
 
@@ -25,7 +25,7 @@ class Config:
 
 def load_config(
     rules_path: Path,
-    policies_dir: Path | None = None,
+    policies_dir: Path | RecordFolders | None = None,
     today: Callable[[], date] = date.today,
 ) -> Config:
     """Load and cross-check both; raise ConfigError listing every problem in every file."""

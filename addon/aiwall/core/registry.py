@@ -7,7 +7,7 @@ them. Either may hold `_review.yaml`, the facts `aiwall sources check` put under
 """
 
 import importlib.resources
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -116,10 +116,13 @@ def record_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("*.yaml") if not p.name.startswith("_"))
 
 
-def load_registry(directory: Path | None = None) -> Registry:
-    """Load a folder of records or a registry folder (bundle, overlay and review marks);
-    raise ConfigError listing every problem found."""
-    folders = record_folders(directory or default_policies_dir())
+def load_registry(directory: Path | RecordFolders | None = None) -> Registry:
+    """Load a folder of records or a registry folder (bundle, overlay and review marks), or
+    the folders given; raise ConfigError listing every problem found."""
+    if isinstance(directory, RecordFolders):
+        folders = directory
+    else:
+        folders = record_folders(directory or default_policies_dir())
     files = record_files(folders.base)
     if not files:
         raise ConfigError([Problem(str(folders.base), 1, "(folder)", "holds no vendor records")])
@@ -161,6 +164,12 @@ def _read_record(path: Path, registry: Registry, problems: list[Problem]) -> boo
     return True
 
 
+def still_doubted(record: VendorRecord, reviews: Iterable[Review]) -> tuple[Review, ...]:
+    """The reviews that still hold: the record cites the page, with a date before the change."""
+    dated = {source.url: source.date for source in record.sources}
+    return tuple(r for r in reviews if r.url in dated and dated[r.url] < r.changed)
+
+
 def _mark_under_review(registry: Registry, path: Path, problems: list[Problem]) -> None:
     """Add each review to its record while the record cites the page with an older date."""
     try:
@@ -173,9 +182,7 @@ def _mark_under_review(registry: Registry, path: Path, problems: list[Problem]) 
         record = registry.vendors.get(vendor_id)
         if record is None:
             continue
-        dated = {source.url: source.date for source in record.sources}
-        doubted = tuple(m for m in marks if m.url in dated and dated[m.url] < m.changed)
-        if doubted:
+        if doubted := still_doubted(record, marks):
             update = {"under_review": record.under_review + doubted}
             registry.vendors[vendor_id] = record.model_copy(update=update)
 
