@@ -11,7 +11,7 @@ from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -267,7 +267,7 @@ def test_requests_are_conditional_and_say_who_asks(
 class _RecordingProxy(BaseHTTPRequestHandler):
     """Answers every request itself and keeps its request line: proves the proxy was used."""
 
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         self.seen.append(f"GET {self.path}")

@@ -151,8 +151,14 @@ def _pack(args: argparse.Namespace) -> int:
 
 
 def _install(args: argparse.Namespace) -> int:
+    try:
+        key = public_key(args.key)
+        data = args.bundle.read_bytes()
+    except (BundleError, OSError) as error:
+        return _cannot(str(error))
+
     def run() -> Installation:
-        return install_bundle(args.bundle.read_bytes(), public_key(args.key), args.into, args.rules)
+        return install_bundle(data, key, args.into, args.rules)
 
     return _installed(run, args.into, f"installed {args.bundle}")
 
@@ -164,11 +170,16 @@ def _rollback(args: argparse.Namespace) -> int:
 def _update(args: argparse.Namespace) -> int:
     try:
         key = public_key(args.key)
+    except BundleError as error:
+        return _cannot(str(error))
+    try:
         installation = update(args.url, key, args.into, args.rules)
     except OSError as error:
         return _cannot(str(error))
-    except BundleError as error:
-        print(f"aiwall: refused {args.url}: {error}; {args.into} is unchanged", file=sys.stderr)
+    except (BundleError, ConfigError) as error:
+        for problem in error.problems if isinstance(error, ConfigError) else [error]:
+            print(f"aiwall: refused {args.url}: {problem}", file=sys.stderr)
+        print(f"aiwall: {args.into} is unchanged", file=sys.stderr)
         return 1
     if installation is None:
         print(f"{args.into}: up to date with {args.url}")

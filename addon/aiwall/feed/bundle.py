@@ -85,14 +85,20 @@ def keygen(out: Path) -> Path:
 
 
 def private_key(path: Path) -> Ed25519PrivateKey:
-    key = serialization.load_pem_private_key(_read_key(path), password=None)
+    try:
+        key = serialization.load_pem_private_key(_read_key(path), password=None)
+    except (ValueError, TypeError) as error:
+        raise BundleError(f"{path}: not a usable private key: {error}") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise BundleError(f"{path}: not an Ed25519 private key")
     return key
 
 
 def public_key(path: Path) -> Ed25519PublicKey:
-    key = serialization.load_pem_public_key(_read_key(path))
+    try:
+        key = serialization.load_pem_public_key(_read_key(path))
+    except (ValueError, TypeError) as error:
+        raise BundleError(f"{path}: not a usable public key: {error}") from None
     if not isinstance(key, Ed25519PublicKey):
         raise BundleError(f"{path}: not an Ed25519 public key")
     return key
