@@ -12,8 +12,11 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import kubernetes_validate
 import pytest
+import yaml
 from aiwall.cli import main
+from aiwall.cli.main import _parser
 from aiwall.core.registry import INSTALLED_FILE, REVIEW_FILE, installed_bundle, load_registry
 from aiwall.feed.bundle import HEADER, Manifest, _payload, private_key
 
@@ -555,3 +558,50 @@ def test_a_running_proxy_picks_up_an_installed_bundle_and_its_rollback(
         assert status == 403
         assert "&#x27;s Data use FAQ changed on 2099-01-01; these facts are under review" in page
     validate_event_lines(proxy.events_path.read_text().splitlines())
+
+
+# deploy/: the timer's and the CronJob's commands are ones aiwall accepts.
+
+
+REGISTRY_FEED = ROOT / "deploy" / "kubernetes" / "registry-feed"
+
+
+def test_the_cronjob_and_its_claim_are_valid_kubernetes_objects() -> None:
+    kustomization = yaml.safe_load((REGISTRY_FEED / "kustomization.yaml").read_text())
+    for name in kustomization["resources"]:
+        document = yaml.safe_load((REGISTRY_FEED / name).read_text())
+        assert kubernetes_validate.validate(document, "1.35", strict=True) == "1.35"
+
+
+def test_the_cronjob_runs_registry_update_into_its_claim() -> None:
+    cronjob = yaml.safe_load((REGISTRY_FEED / "cronjob.yaml").read_text())
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    args = _parser().parse_args(container["command"][1:] + container["args"])
+    assert args.command.__name__ == "_update"
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert mounts[str(args.into)] == "registry"
+    assert mounts[str(args.key.parent)] == "feed-key"
+    claims = {v["name"]: v.get("persistentVolumeClaim") for v in pod["volumes"]}
+    assert claims["registry"] == {"claimName": "aiwall-registry"}
+
+
+@pytest.mark.parametrize(
+    ("unit", "handler"),
+    [
+        ("aiwall-registry-update.service", "_update"),
+        ("aiwall-sources-check.service", "_sources_check"),
+    ],
+)
+def test_the_systemd_units_run_commands_aiwall_accepts(unit: str, handler: str) -> None:
+    text = (ROOT / "deploy" / "systemd" / unit).read_text().replace("\\\n", " ")
+    [exec_start] = [line for line in text.splitlines() if line.startswith("ExecStart=")]
+    argv = exec_start.removeprefix("ExecStart=").split()
+    assert argv[0] == "/opt/aiwall/.venv/bin/aiwall"
+    env = dict(
+        line.split("=", 1)
+        for line in (ROOT / "deploy" / "systemd" / "aiwall.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    words = [env.get(w[2:-1], w) if w.startswith("${") else w for w in argv[1:]]
+    assert _parser().parse_args(words).command.__name__ == handler
