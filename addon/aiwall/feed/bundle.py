@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from aiwall.core.policy import IDENTIFIER
-from aiwall.core.registry import load_registry, record_files
+from aiwall.core.registry import is_registry_folder, load_registry, record_files
 from aiwall.feed.snapshots import write_atomically
 
 HEADER = b"aiwall-bundle 1\n"
@@ -121,6 +121,8 @@ def version_now(now: datetime | None = None) -> int:
 
 def pack(directory: Path, key: Ed25519PrivateKey, out: Path, version: int | None = None) -> Bundle:
     """Validate the records in `directory` as `aiwall check` does, then sign and write them."""
+    if is_registry_folder(directory):
+        raise BundleError(f"{directory} is a registry folder: pack a plain folder of records")
     load_registry(directory)  # ConfigError with file:line for anything wrong
     now = datetime.now(UTC)
     records = {path.name: path.read_bytes() for path in record_files(directory)}

@@ -12,7 +12,6 @@ come back by replay; `rollback` steps back to the previous release.
 import contextlib
 import json
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -70,24 +69,23 @@ def install_bundle(
     if state is not None and bundle.version <= state.newest:
         raise BundleError(
             f"version {bundle.version} is not newer than {state.newest}, the newest installed"
-            " here: refused (an older bundle, or one already installed)"
+            " here (an older bundle, or one installed before)"
         )
-    releases = into / RELEASES
-    releases.mkdir(parents=True, exist_ok=True)
+    # Newer than any release ever installed, so no `_installed.yaml` names this folder yet:
+    # it can be written in place, and whatever is there was left by an install that stopped.
+    release = into / RELEASES / str(bundle.version)
+    if release.exists():
+        shutil.rmtree(release)
+    release.mkdir(parents=True)
     (into / OVERLAY).mkdir(exist_ok=True)
-    staged = Path(tempfile.mkdtemp(dir=releases, prefix=".incoming-"))
     try:
         for name, contents in bundle.records.items():
-            (staged / name).write_bytes(contents)
-        after, warnings = _validate(into, staged, rules, today)
+            (release / name).write_bytes(contents)
+        after, warnings = _validate(into, release, rules, today)
         before = _current(into)
-        release = releases / str(bundle.version)
-        if release.exists():
-            shutil.rmtree(release)  # left by an install that stopped before switching
-        staged.rename(release)
-    finally:
-        if staged.exists():
-            shutil.rmtree(staged)
+    except BaseException:
+        shutil.rmtree(release, ignore_errors=True)
+        raise
     previous = state.current if state else None
     _switch(into, Installed(current=bundle.version, previous=previous, newest=bundle.version))
     return Installation(bundle.version, previous, diff_registries(before, after), warnings)
