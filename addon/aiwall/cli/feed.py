@@ -1,20 +1,23 @@
-"""`aiwall sources check` and `aiwall registry keygen|pack|install|rollback|update`."""
+"""`aiwall sources check` and `aiwall registry keygen|pack|install|rollback|update`.
+
+The feed's modules (an HTML extractor, an HTTP client, cryptography) load only when one of
+these commands runs, not for `aiwall run` or `check`.
+"""
+
+from __future__ import annotations
 
 import argparse
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiwall.core.registry import REVIEW_FILE, load_registry, record_folders
 from aiwall.core.yamlsource import ConfigError
-from aiwall.feed.bundle import BundleError, keygen, pack, private_key, public_key
-from aiwall.feed.install import Installation, install_bundle, rollback, update
-from aiwall.feed.notify import MailSettings, log_changes, mail_changes
-from aiwall.feed.review import record_changes
-from aiwall.feed.snapshots import SnapshotStore
-from aiwall.feed.sources import check_sources, render_json, render_text
-from aiwall.telemetry.events import EventLog
+
+if TYPE_CHECKING:
+    from aiwall.feed.install import Installation
+    from aiwall.feed.notify import MailSettings
 
 Commands = Any  # argparse's private _SubParsersAction
 
@@ -80,6 +83,12 @@ def add_commands(commands: Commands) -> None:
 
 
 def _sources_check(args: argparse.Namespace) -> int:
+    from aiwall.feed.notify import log_changes, mail_changes
+    from aiwall.feed.review import record_changes
+    from aiwall.feed.snapshots import SnapshotStore
+    from aiwall.feed.sources import check_sources, render_json, render_text
+    from aiwall.telemetry.events import EventLog
+
     if args.policies is None and args.state_dir is None:
         return _cannot("the shipped records are read-only: give --state-dir or --policies")
     state_dir: Path = args.state_dir or args.policies
@@ -115,6 +124,8 @@ def _sources_check(args: argparse.Namespace) -> int:
 
 
 def _mail_settings(args: argparse.Namespace) -> MailSettings | None:
+    from aiwall.feed.notify import MailSettings
+
     if not args.smtp:
         return None
     host, _, port = args.smtp.rpartition(":")
@@ -133,6 +144,8 @@ def _mail_settings(args: argparse.Namespace) -> MailSettings | None:
 
 
 def _keygen(args: argparse.Namespace) -> int:
+    from aiwall.feed.bundle import BundleError, keygen
+
     try:
         public = keygen(args.out)
     except (BundleError, OSError) as error:
@@ -142,6 +155,8 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _pack(args: argparse.Namespace) -> int:
+    from aiwall.feed.bundle import BundleError, pack, private_key
+
     try:
         bundle = pack(args.directory, private_key(args.key), args.out, args.version)
     except (BundleError, OSError) as error:
@@ -151,6 +166,9 @@ def _pack(args: argparse.Namespace) -> int:
 
 
 def _install(args: argparse.Namespace) -> int:
+    from aiwall.feed.bundle import BundleError, public_key
+    from aiwall.feed.install import install_bundle
+
     try:
         key = public_key(args.key)
         data = args.bundle.read_bytes()
@@ -164,10 +182,15 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
+    from aiwall.feed.install import rollback
+
     return _installed(lambda: rollback(args.into), args.into, "rolled back")
 
 
 def _update(args: argparse.Namespace) -> int:
+    from aiwall.feed.bundle import BundleError, public_key
+    from aiwall.feed.install import update
+
     try:
         key = public_key(args.key)
     except BundleError as error:
@@ -189,6 +212,8 @@ def _update(args: argparse.Namespace) -> int:
 
 def _installed(action: Any, into: Path, done: str) -> int:
     """Run an install or rollback and say what changed; refusals leave `into` as it was."""
+    from aiwall.feed.bundle import BundleError
+
     try:
         installation: Installation = action()
     except (BundleError, ConfigError) as error:
