@@ -556,7 +556,7 @@ def test_a_running_proxy_picks_up_an_installed_bundle_and_its_rollback(
         wait_for(proxy, before, "config.loaded")
         status, page = proxy.curl("https://chat.mistral.ai/", "-H", "Accept: text/html")
         assert status == 403
-        assert "&#x27;s Data use FAQ changed on 2099-01-01; these facts are under review" in page
+        assert "s Data use FAQ changed on 2099-01-01; these facts are under review" in page
     validate_event_lines(proxy.events_path.read_text().splitlines())
 
 

@@ -29,11 +29,11 @@ DEEPSEEK_CARD = [
     "The angle most listicles miss is data residency",
     "The opt-out was retrofitted in 2025 and is narrow",
     "DeepSeek consumer app / web: Trains unless you opt out",
-    "Last verified 2026-06-01 · confidence: medium · Terms change — confirm directly with"
+    "Last verified 2026-12-04 · confidence: medium · Terms change — confirm directly with"
     " DeepSeek before sending confidential data.",
     "https://cdn.deepseek.com/policies/en-US/deepseek-privacy-policy.html",
     "https://cdn.deepseek.com/policies/en-US/deepseek-terms-of-use.html",
-    "(dated 2026-06-01)",
+    "(dated 2026-02-10)",
 ]
 
 
@@ -64,7 +64,7 @@ def test_explain_names_vendor_product_facts_and_the_deciding_rule(
     assert "Data stored in: CN" in out
     assert "Trains on your data: yes, by default" in out
     assert "Retention: open-ended" in out
-    assert "Record:   last verified 2026-06-01, confidence medium" in out
+    assert "Record:   last verified 2026-12-04, confidence medium" in out
     assert "block-cn-residency: matched → block" in out
     assert "Decision: BLOCK (rule block-cn-residency:" in out
 
@@ -91,7 +91,7 @@ def test_vendors_lists_one_row_per_product(capsys: pytest.CaptureFixture[str]) -
         "retention": "open-ended",
         "zdr": "no",
         "dpa": "no",
-        "last_verified": "2026-06-01",
+        "last_verified": "2026-12-04",
         "confidence": "medium",
     }
     table = run(capsys, "vendors").splitlines()

@@ -292,7 +292,7 @@ def test_the_code_is_the_same_for_any_host_list() -> None:
     assert function_code(shipped) == function_code(pac_file(["a.example"], PROXY))
     assert function_code(shipped) == function_code(pac_file([], PROXY))
     code = function_code(shipped)
-    for construct in ("shExpMatch", "dnsDomainIs", "RegExp", "dnsResolve", "isInNet"):
+    for construct in ("shExpMatch", "dnsDomainIs", "dnsResolve", "isInNet"):
         assert construct not in code
     # ECMAScript 3, as old Windows PAC engines require.
     statements = "\n".join(line for line in shipped.splitlines() if not line.startswith("//"))
@@ -452,3 +452,14 @@ def test_the_command_needs_a_proxy(capsys: pytest.CaptureFixture[str]) -> None:
         main(["pac"])
     assert exited.value.code == 2
     assert "--proxy" in capsys.readouterr().err
+
+
+def test_region_patterns_route_every_region_and_nothing_else(node: Node) -> None:
+    """A pattern is tried only for the names under its parent domain: the lookup still costs
+    one step per label (no pattern is tried for other names)."""
+    patterns = {"googleapis.com": ["[a-z0-9-]+\\-aiplatform"]}
+    pac = pac_file(["openai.com"], PROXY, patterns=patterns)
+    routed = ["us-central1-aiplatform.googleapis.com", "x.europe-west4-aiplatform.googleapis.com"]
+    direct = ["aiplatform.googleapis.com", "storage.googleapis.com", "evil-aiplatform.example"]
+    assert node.find(pac, routed) == [VIA_PROXY] * len(routed)
+    assert node.find(pac, direct) == ["DIRECT"] * len(direct)

@@ -21,7 +21,8 @@ from aiwall.core.config import load_config
 from aiwall.core.decision import HostName, RequestInfo
 from aiwall.core.registry import REVIEW_FILE, load_registry
 from aiwall.feed.text import normalise, page_text, text_diff
-from aiwall.pages.answers import block_page
+from aiwall.pages.html import block_page
+from aiwall.pages.page import Visit
 
 from .eventcheck import validate_event_lines
 from .feedserver import FeedServer, feed_server
@@ -446,8 +447,8 @@ def test_a_change_puts_the_facts_under_review_on_the_card_explain_and_pages(
 
     config = load_config(rules, policies)
     decision = config.engine.decide(RequestInfo((HostName("host", "acme.test"),)))
-    page = block_page(decision, "the desk").body.decode()
-    assert notice.replace("'", "&#x27;") in page
+    page = block_page(decision, config.rules.settings, Visit(host="acme.test")).body.decode()
+    assert notice.replace("'", "&#39;") in page
 
 
 def test_rules_see_no_review_before_a_change_and_none_after_re_verification(

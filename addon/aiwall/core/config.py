@@ -28,7 +28,22 @@ def load_config(
     policies_dir: Path | RecordFolders | None = None,
     today: Callable[[], date] = date.today,
 ) -> Config:
-    """Load and cross-check both; raise ConfigError listing every problem in every file."""
+    """Load and cross-check both; raise ConfigError listing every problem in every file.
+
+    Nothing else escapes: whatever goes wrong while loading is a problem of the files, so a
+    hot reload rejects the change and `aiwall check` says so instead of a traceback."""
+    try:
+        return _load_config(rules_path, policies_dir, today)
+    except ConfigError:
+        raise
+    except Exception as error:
+        message = f"could not be loaded ({type(error).__name__}: {error})"
+        raise ConfigError([Problem(str(rules_path), 1, "(file)", message)]) from error
+
+
+def _load_config(
+    rules_path: Path, policies_dir: Path | RecordFolders | None, today: Callable[[], date]
+) -> Config:
     problems: list[Problem] = []
     registry: Registry | None = None
     rules: RulesFile | None = None

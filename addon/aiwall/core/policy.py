@@ -82,6 +82,23 @@ class Source(Strict):
     )
 
 
+class PinnedHost(Strict):
+    """A host that keeps data in one region (a data-residency endpoint: `eu.api.openai.com`)."""
+
+    host: str = Field(description="a host (or host/path prefix), like the plain entries")
+    residency: tuple[Region, ...] = Field(
+        min_length=1, description="where data sent to this host is stored or processed"
+    )
+    note: str = ""
+
+
+HostSpec = str | PinnedHost
+
+
+def host_text(spec: HostSpec) -> str:
+    return spec if isinstance(spec, str) else spec.host
+
+
 class Review(Strict):
     """A cited page that changed after it was last verified: the facts it backs are under review
     until a person re-verifies it (gives the source a `date` on or after `changed`)."""
@@ -116,9 +133,11 @@ class Product(Strict):
     id: Identifier
     name: str
     kind: Kind | None = Field(default=None, description="defaults to the vendor's kind")
-    hosts: tuple[str, ...] = Field(
+    hosts: tuple[HostSpec, ...] = Field(
         default=(),
-        description="hosts (and host/path prefixes) that identify this product",
+        description="hosts (and host/path prefixes) that identify this product; an entry may"
+        " pin data to a region: {host: eu.api.openai.com, residency: [EU]}. The first label"
+        " may hold {region}: {region}-aiplatform.googleapis.com",
     )
     verdict: str = Field(description='one line, like "Trains unless you opt out"')
     summary: str

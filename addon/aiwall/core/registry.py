@@ -16,7 +16,18 @@ from pydantic import RootModel
 
 from aiwall.core.hostindex import HostEntry, HostIndex
 from aiwall.core.hosts import InvalidHost
-from aiwall.core.policy import UNKNOWN, Identifier, Product, Review, Strict, Training, VendorRecord
+from aiwall.core.policy import (
+    UNKNOWN,
+    HostSpec,
+    Identifier,
+    PinnedHost,
+    Product,
+    Review,
+    Strict,
+    Training,
+    VendorRecord,
+    host_text,
+)
 from aiwall.core.yamlsource import ConfigError, Location, Problem, YamlDocument, load_yaml
 
 
@@ -32,6 +43,12 @@ class Resolution:
     vendor: VendorRecord
     product: Product
     entry: HostEntry
+    pinned: tuple[str, ...] = ()  # the region this host keeps data in, where it pins one
+
+    @property
+    def residency(self) -> tuple[str, ...]:
+        """Where data sent to this host is stored: the host's pin, else the product's facts."""
+        return self.pinned or self.product.residency
 
 
 @dataclass
@@ -142,8 +159,8 @@ def load_registry(directory: Path | RecordFolders | None = None) -> Registry:
     claims: dict[HostEntry, tuple[str, Location]] = {}
     for record in registry.vendors.values():
         document = registry.documents[record.id]
-        for location, text, product in _host_entries(record):
-            _index(registry, document, claims, problems, location, text, record, product)
+        for location, spec, product in _host_entries(record):
+            _index(registry, document, claims, problems, location, spec, record, product)
     if problems:
         raise ConfigError(problems)
     return registry
@@ -187,13 +204,13 @@ def _mark_under_review(registry: Registry, path: Path, problems: list[Problem]) 
             registry.vendors[vendor_id] = record.model_copy(update=update)
 
 
-def _host_entries(record: VendorRecord) -> Iterator[tuple[Location, str, Product]]:
+def _host_entries(record: VendorRecord) -> Iterator[tuple[Location, HostSpec, Product]]:
     """Vendor-level hosts first, so that a product's own entry for the same host wins."""
     for i, text in enumerate(record.hosts):
         yield ("hosts", i), text, record.main_product
     for p, product in enumerate(record.products):
-        for i, text in enumerate(product.hosts):
-            yield ("products", p, "hosts", i), text, product
+        for i, spec in enumerate(product.hosts):
+            yield ("products", p, "hosts", i), spec, product
 
 
 def _index(
@@ -202,12 +219,12 @@ def _index(
     claims: dict[HostEntry, tuple[str, Location]],
     problems: list[Problem],
     location: Location,
-    text: str,
+    spec: HostSpec,
     record: VendorRecord,
     product: Product,
 ) -> None:
     try:
-        entry = HostEntry.parse(text)
+        entry = HostEntry.parse(host_text(spec))
     except InvalidHost as error:
         problems.append(document.problem(location, str(error)))
         return
@@ -224,7 +241,8 @@ def _index(
             problems.append(document.problem(location, f"host {entry} is listed {where}"))
             return
     claims[entry] = (record.id, location)
-    registry.index.add(entry, Resolution(record, product, entry))
+    pinned = spec.residency if isinstance(spec, PinnedHost) else ()
+    registry.index.add(entry, Resolution(record, product, entry, pinned))
 
 
 def is_stale(record: VendorRecord, today: date, stale_after: timedelta) -> bool:

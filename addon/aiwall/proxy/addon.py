@@ -27,7 +27,7 @@ from pathlib import Path
 
 from mitmproxy import connection, ctx, exceptions, http, tcp, tls
 from mitmproxy.addonmanager import Loader
-from mitmproxy.proxy import layer, layers
+from mitmproxy.proxy import layer, layers, server_hooks
 from mitmproxy.proxy.layers.http import HTTPMode
 
 from aiwall.ack.store import AckStore, MemoryAckStore, open_ack_store
@@ -52,7 +52,10 @@ from aiwall.proxy.flows import (
     request_path,
 )
 from aiwall.proxy.reload import ConfigFiles
+from aiwall.proxy.sink import HEADER as SINK_HEADER
+from aiwall.proxy.sink import Sink, discard
 from aiwall.telemetry.events import EventLog, RequestContext
+from aiwall.telemetry.limits import RefusalLimiter
 from aiwall.telemetry.metrics import Metrics
 
 logger = logging.getLogger("aiwall")
@@ -60,7 +63,12 @@ logger = logging.getLogger("aiwall")
 _ANSWERED = "aiwall_answered"
 _PENDING_FORM = "aiwall_ack"
 _STREAM_ABOVE = 256 * 1024  # bytes
+_HELD_BODY = (
+    64 * 1024
+)  # a refused body up to this size is read and dropped; larger goes to the sink
 _STORE_PING_SECONDS = 5.0
+# (client ip, user, host, rule, status): identical refusals of one client
+RefusalKey = tuple[str | None, str | None, str | None, str | None, int | None]
 
 
 class AiWall:
@@ -74,12 +82,13 @@ class AiWall:
         self._connect_targets: weakref.WeakKeyDictionary[connection.Client, str] = (
             weakref.WeakKeyDictionary()
         )
-        # Client connections refused before mitmproxy would relay them unseen.
-        self._refused: weakref.WeakKeyDictionary[connection.Client, Decision] = (
-            weakref.WeakKeyDictionary()
-        )
+        # Client connections whose raw TCP aiwall refused: never connected upstream.
+        self._refused: weakref.WeakSet[connection.Client] = weakref.WeakSet()
         self._tasks: set[asyncio.Task[None]] = set()
         self._files: ConfigFiles | None = None
+        # One client cannot flood the log with identical refusals (HTTP/2 rapid reset).
+        self.refusals: RefusalLimiter[RefusalKey] = RefusalLimiter()
+        self.sink = Sink()  # answers refused uploads without holding their bodies
 
     def load(self, loader: Loader) -> None:
         loader.add_option("aiwall_rules", str, "rules.yaml", "The organisation's rules file.")
@@ -128,6 +137,13 @@ class AiWall:
             "Seconds between checks of the rules and policy files for changes (0: only SIGHUP).",
         )
         loader.add_option(
+            "aiwall_refusal_events",
+            int,
+            20,
+            "Identical refusals of one client (same host, rule and answer) logged per 10 s; the"
+            " rest are counted in one decisions.suppressed event (0: log every one).",
+        )
+        loader.add_option(
             "aiwall_stream",
             bool,
             True,
@@ -159,6 +175,10 @@ class AiWall:
             )
         if "aiwall_secret" in updated:
             self.signer = _signer(ctx.options.aiwall_secret)
+        if "aiwall_refusal_events" in updated:
+            if ctx.options.aiwall_refusal_events < 0:
+                raise exceptions.OptionsError("aiwall_refusal_events: 0 or more")
+            self.refusals.limit = ctx.options.aiwall_refusal_events or 2**62
         if {"aiwall_rules", "aiwall_policies"} & updated:
             policies = ctx.options.aiwall_policies
             self._files = ConfigFiles(
@@ -250,10 +270,30 @@ class AiWall:
             if ping := getattr(self.store, "ping", None):
                 await ping()
 
+    async def _summarise_refusals(self) -> None:
+        while True:
+            await asyncio.sleep(self.refusals.interval)
+            self.flush_refusals()
+
+    def flush_refusals(self) -> None:
+        """One event for each client whose identical refusals were counted, not written."""
+        for (ip, user, host, rule, status), count, seconds in self.refusals.expired():
+            self.events.decisions_suppressed(
+                client_ip=ip,
+                user=user,
+                host=host,
+                rule_id=rule,
+                status_code=status,
+                count=count,
+                seconds=seconds,
+            )
+
     def running(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks.add(loop.create_task(self._watch()))
         self._tasks.add(loop.create_task(self._ping_store()))
+        self._tasks.add(loop.create_task(self._summarise_refusals()))
+        self._tasks.add(loop.create_task(self.sink.start()))
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
             loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
 
@@ -296,36 +336,44 @@ class AiWall:
             names = connection_names(target, None)
             request = RequestInfo(names, "CONNECT", "/", client.user, client.ip)
             outcome = self._enforcer().tunnel(self._decide(request))
-            if outcome.step is Step.REFUSE:
+            if outcome.step is Step.REFUSE:  # what goes through is recorded in next_layer
                 flow.response = http.Response.make(403, b"Blocked by aiwall\n")
-            self._record(outcome, client, flow.request.method, "", "/", None)
+                self._record(outcome, client, flow.request.method, "", "/", None)
         except Exception as error:  # fail closed: an error refuses the tunnel
             self._fail(flow, error, "http_connect")
 
     def next_layer(self, nextlayer: layer.NextLayer) -> None:
-        """A connection mitmproxy chose to relay unseen is judged on every name it carries."""
-        chosen = nextlayer.layer
-        if not isinstance(chosen, layers.TCPLayer | layers.UDPLayer) or chosen.flow is not None:
-            return  # not a connection mitmproxy relays unseen
+        """A connection mitmproxy would relay unseen is judged on every name it carries.
+
+        Runs before mitmproxy's own choice (scripts) or after it (`aiwall run`): either way
+        aiwall works out the same test and, where it must, sets the layer itself.
+        """
         context = nextlayer.context
+        options = ctx.options
+        if not (options.ignore_hosts or options.allow_hosts) or not context.server.address:
+            return
         try:
             data = nextlayer.data_client()
+            if tunnels.incomplete(data) or not tunnels.would_ignore(
+                context, data, options.ignore_hosts, options.allow_hosts
+            ):
+                return
+            if tunnels.looks_like_plain_http(data):
+                # Later requests in a plaintext tunnel may name other hosts: look at each (it
+                # is plaintext already, so looking costs no privacy and no TLS).
+                nextlayer.layer = layers.HttpLayer(context, HTTPMode.transparent)
+                return
             target = self._connect_targets.get(context.client)
             names = tunnels.connection_names(context, data, target)
             ip = client_ip(context.client)
             decision = self._decide(RequestInfo(tuple(names), "CONNECT", "/", None, ip))
-            if tunnels.looks_like_plain_http(data) and (decision.ai or decision.invalid):
-                # Later requests in a plaintext tunnel may name other hosts: look at each.
-                nextlayer.layer = layers.HttpLayer(context, HTTPMode.transparent)
-                return
             outcome = self._enforcer().tunnel(decision)
             if outcome.step is Step.REFUSE:
-                self._refused[context.client] = decision
-                nextlayer.layer = layers.TCPLayer(context, ignore=False)  # tcp_start closes it
-            self._record(outcome, Client(None, ip), "CONNECT", "", "/", context.client.sni)
-        except Exception as error:
-            self._refused[context.client] = Decision(Action.BLOCK, True, "internal error")
-            nextlayer.layer = layers.TCPLayer(context, ignore=False)
+                nextlayer.layer = tunnels.Refused(context)
+            sni = next((n.raw for n in names if n.seen_in == "sni"), None)
+            self._record(outcome, Client(None, ip), "CONNECT", "", "/", sni)
+        except Exception as error:  # fail closed: a connection aiwall could not judge is refused
+            nextlayer.layer = tunnels.Refused(context)
             self.events.internal_error(
                 error=repr(error), where="next_layer", host=None, client_ip=None
             )
@@ -382,22 +430,32 @@ class AiWall:
     def tcp_start(self, flow: tcp.TCPFlow) -> None:
         """Raw TCP through a tunnel to a vendor cannot be shown a page: refuse it unless allowed."""
         try:
-            if flow.client_conn in self._refused:
-                flow.kill()
-                return
             target = self._connect_targets.get(flow.client_conn)
             names = connection_names(target, flow.client_conn.sni)
             if self._enforcer().refuses_tunnel(self._decide(RequestInfo(names, "CONNECT"))):
-                flow.kill()
+                self._refuse(flow)
         except Exception as error:
-            flow.kill()
+            self._refuse(flow)
             self.events.internal_error(
                 error=repr(error), where="tcp_start", host=None, client_ip=None
             )
 
+    def _refuse(self, flow: tcp.TCPFlow) -> None:
+        # Killing the flow alone is not enough: mitmproxy's TCP layer still opens the
+        # connection upstream; server_connect below stops that.
+        self._refused.add(flow.client_conn)
+        flow.kill()
+
+    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        if data.client in self._refused:
+            data.server.error = "refused by aiwall"
+
     def done(self) -> None:
         for task in self._tasks:
             task.cancel()
+        self.refusals.interval = 0.0  # whatever was counted is summarised before the end
+        self.flush_refusals()
+        self.sink.close()
         self._close_later(self.store)
         self.metrics.close()
         self.events.close()
@@ -437,10 +495,23 @@ class AiWall:
             for header in outcome.headers:
                 flow.request.headers[header.name] = header.value  # replaces the client's copies
         elif outcome.page is not None:
-            _answer(flow, outcome.page)
+            if _large_body(request) and self.sink.ready:
+                self._answer_without_reading(flow, outcome.page)
+            else:
+                _answer(flow, outcome.page)
         self._record(
             outcome, client, flow.request.method, flow.request.scheme, path, flow.client_conn.sni
         )
+
+    def _answer_without_reading(self, flow: http.HTTPFlow, page: pages.Page) -> None:
+        """A refused upload goes to aiwall's own listener, which answers at once; mitmproxy
+        streams the body there and this stream function drops every chunk (proxy/sink.py)."""
+        request = flow.request
+        request.headers[SINK_HEADER] = self.sink.expect(page)
+        request.scheme, request.host, request.port = "http", "127.0.0.1", self.sink.port
+        request.stream = discard
+        flow.metadata[_ANSWERED] = True
+        request.headers.pop("expect", None)
 
     async def _acknowledge(
         self, flow: http.HTTPFlow, decision: Decision, request: RequestInfo, client: Client
@@ -464,7 +535,7 @@ class AiWall:
             client_ip=str(client.ip) if client.ip else None,
             vendor=warned.ack_scope,
             product=warned.product_ref,
-            rule_id=warned.rule.id if warned.rule else "",
+            rule_id=result.rule,
             host=_seen(flow).host,
             justification=result.justification,
             ttl_seconds=result.ttl_seconds,
@@ -484,6 +555,12 @@ class AiWall:
         """One event for an outcome that is logged: what was enforced, as it was enforced."""
         if not outcome.logged:
             return
+        decision = outcome.decision
+        if not outcome.forwarded:
+            rule = decision.rule.id if decision.rule else None
+            ip = str(client.ip) if client.ip else None
+            if not self.refusals.admit((ip, client.user, decision.host, rule, outcome.status)):
+                return
         context = RequestContext(
             client_ip=str(client.ip) if client.ip else None,
             user=client.user,
@@ -499,12 +576,12 @@ class AiWall:
 
     def _fail(self, flow: http.HTTPFlow, error: Exception, where: str) -> None:
         """Fail closed: the request is answered with an error and never reaches the vendor."""
-        contact = self.config.rules.settings.contact if self.config else "your IT service desk"
+        settings = self.config.rules.settings if self.config else None
         try:
             html = pages.wants_html(flow.request.headers)
         except Exception:
             html = False
-        _answer(flow, pages.error_page(html=html, contact=contact))
+        _answer(flow, pages.error_page(html=html, settings=settings))
         self.metrics.failed(where)
         ip = client_ip(flow.client_conn)
         self.events.internal_error(
@@ -525,6 +602,11 @@ def _stream_body(flow: http.HTTPFlow, body: BodyHeaders) -> None:
     """A large upload that goes upstream is sent on as it arrives (aiwall never reads it)."""
     if ctx.options.aiwall_stream and _worth_streaming(body.content_length):
         flow.request.stream = True
+
+
+def _large_body(request: RequestInfo) -> bool:
+    """A body too large (or of unknown length) to read only to drop it."""
+    return request.chunked or (request.body_size or 0) > _HELD_BODY
 
 
 def _worth_streaming(content_length: str | None) -> bool:

@@ -83,6 +83,7 @@ _KINDS = {
     "policy.changed": _Kind(("configuration",), "aiwall.config", "change", "change"),
     "source.changed": _Kind(("configuration",), "aiwall.source", "change", "change"),
     "error": _Kind(("web",), "aiwall.error", "error", "error"),
+    "decisions.suppressed": _Kind(("network", "web"), "aiwall.decision", "denied", "denied"),
 }
 
 
@@ -301,6 +302,32 @@ class EventLog:
             url=_present(domain=host),
             error={"message": error},
             aiwall={"error": {"where": where}},
+        )
+
+    def decisions_suppressed(
+        self,
+        *,
+        client_ip: str | None,
+        user: str | None,
+        host: str | None,
+        rule_id: str | None,
+        status_code: int | None,
+        count: int,
+        seconds: float,
+    ) -> None:
+        """Identical refusals for one client that were counted instead of written one by one."""
+        self._emit(
+            logging.WARNING,
+            "decisions.suppressed",
+            False,
+            message=f"{count} more identical refusals of {host} for this client in"
+            f" {seconds:.0f} s were counted, not written one by one",
+            source=_present(ip=client_ip),
+            user=_present(name=user),
+            url=_present(domain=host),
+            http=_present(response=_present(status_code=status_code) or None),
+            rule=_present(id=rule_id),
+            aiwall={"suppressed": {"count": count, "seconds": math.ceil(seconds)}},
         )
 
     def _emit(self, level: int, name: str, success: bool, **fields: Any) -> None:
