@@ -106,6 +106,14 @@ def every_kind_of_event(config: Config, path: Path) -> list[dict[str, Any]]:
     log.config_loaded(rules="r.yaml", policies="p", vendors=3, rules_count=9, warnings=["w"])
     log.config_rejected(problems=["r.yaml:1: rules: bad"])
     log.policy_changed(changes=["cnchat/consumer: training: default → never"])
+    log.source_changed(
+        vendor="cnchat",
+        url="https://cnchat.test/privacy",
+        title="Privacy Policy",
+        facts=["residency"],
+        verified="2026-06-01",
+        diff=["- kept 30 days", "+ kept 5 years"],
+    )
     log.internal_error(error="KeyError('x')", where="requestheaders", host="h", client_ip="::1")
     log.decisions_suppressed(
         client_ip="10.0.0.7",

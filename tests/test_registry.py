@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from aiwall.core.hostindex import HostEntry, HostIndex
 from aiwall.core.hosts import InvalidHost, normalise_host
+from aiwall.core.policy import host_text
 from aiwall.core.registry import Registry, load_registry
 from hypothesis import given
 from hypothesis import strategies as st
@@ -108,7 +109,7 @@ def test_every_registry_host_is_claimed_once() -> None:
     owners: dict[str, str] = {}
     for vendor in REGISTRY.vendors.values():
         for text in [*vendor.hosts, *(h for p in vendor.products for h in p.hosts)]:
-            entry = str(HostEntry.parse(text))
+            entry = str(HostEntry.parse(host_text(text)))
             assert owners.setdefault(entry, vendor.id) == vendor.id
 
 

@@ -16,6 +16,7 @@ from aiwall.analysis.discover import run as run_discover
 from aiwall.analysis.report import add_arguments as add_report_arguments
 from aiwall.analysis.report import run as run_report
 from aiwall.analysis.resolve import resolve_lines
+from aiwall.cli.feed import add_commands as add_feed_commands
 from aiwall.cli.pac import pac_for, proxy_argument
 from aiwall.core.card import card_for, render_text
 from aiwall.core.config import Config, load_config
@@ -128,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="OPTION=VALUE",
         help="any mitmproxy option, as with mitmdump --set (block_global=false, ...)",
     )
+    add_feed_commands(commands)
     schema = command("schema", _schema, "print the JSON Schema of a file format", config=False)
     schema.add_argument("kind", choices=["policy", "rules", "events"])
     shown = schema.add_mutually_exclusive_group()
@@ -190,8 +192,10 @@ def _explanation(url: str, request: RequestInfo, decision: Decision) -> str:
         if decision.residency and decision.residency != product.residency:
             pinned = ", ".join(decision.residency)
             lines.append(f"Host:     {decision.host} keeps data in {pinned} (a regional endpoint)")
+        card = card_for(vendor, product)
+        lines.extend(f"Review:   {notice}" for notice in card.reviews())
         lines.append("Facts:")
-        lines.extend(f"  {label}: {value}" for label, value in card_for(vendor, product).facts())
+        lines.extend(f"  {label}: {value}" for label, value in card.facts())
     if decision.trace:
         lines.append("Rules tried, in order:")
         for number, trial in enumerate(decision.trace, 1):

@@ -1,8 +1,9 @@
 """The rules engine: rules compiled once against the registry, then a decision per request.
 
 Each rule becomes a list of checks. Checks on vendor facts depend only on the product (and
-on whether its record is stale), so for each product the rules that could ever match it are
-worked out once and cached; per request only the checks on the request itself run.
+on whether its record is stale or has facts under review), so for each product the rules that
+could ever match it are worked out once and cached; per request only the checks on the
+request itself run.
 """
 
 import fnmatch
@@ -38,6 +39,7 @@ class Subject:
     stale: bool
     request: RequestInfo
     residency: tuple[str, ...] = ()  # the host's pin, else the product's
+    under_review: tuple[str, ...] = ()  # the product's facts whose source changed
 
 
 Check = tuple[str, Callable[[Subject], bool]]
@@ -57,10 +59,11 @@ FACT_FIELDS = (
     "retention_over",
     "confidence",
     "stale",
+    "under_review",
 )
 
 
-CandidateKey = tuple[str | None, str | None, bool, tuple[str, ...]]
+CandidateKey = tuple[str | None, str | None, bool, tuple[str, ...], bool]
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ def fact_value(subject: Subject, name: str) -> Any:
         "retention_over": product.retention,
         "confidence": str(vendor.confidence_of(product)),
         "stale": subject.stale,
+        "under_review": list(subject.under_review),
     }
     return values[name]
 
@@ -205,7 +209,8 @@ class Engine:
             names.append(NameOutcome(name.seen_in, name.raw, host, True, vendor_id, product_id))
             if host not in subjects:
                 stale = vendor is not None and self._is_stale(vendor)
-                subjects[host] = Subject(host, vendor, product, stale, request, residency)
+                doubted = vendor.facts_under_review(product) if vendor and product else ()
+                subjects[host] = Subject(host, vendor, product, stale, request, residency, doubted)
         return tuple(names), list(subjects.values()), tuple(headers.values())
 
     def _is_stale(self, vendor: VendorRecord) -> bool:
@@ -286,7 +291,7 @@ class Engine:
             return self._compiled
         vendor_id = subject.vendor.id if subject.vendor else None
         product_id = subject.product.id if subject.product else None
-        key = (vendor_id, product_id, subject.stale, subject.residency)
+        key = (vendor_id, product_id, subject.stale, subject.residency, bool(subject.under_review))
         candidates = self._candidates.get(key)
         if candidates is None:
             candidates = tuple(
@@ -368,6 +373,8 @@ def _fact_checks(match: Match) -> Iterator[Check]:
         yield "confidence", _has_facts(lambda v, p, s: v.confidence_of(p) in confidence)
     if (stale := match.stale) is not None:
         yield "stale", _has_facts(lambda v, p, s: s.stale == stale)
+    if (doubted := match.under_review) is not None:
+        yield "under_review", _has_facts(lambda v, p, s: bool(s.under_review) == doubted)
 
 
 def _request_checks(match: Match, rules: RulesFile) -> Iterator[Check]:

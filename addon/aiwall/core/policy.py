@@ -1,5 +1,6 @@
 """Vendor records: the data-policy facts of one AI vendor and its products (policies/*.yaml)."""
 
+from collections.abc import Iterator
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -12,6 +13,17 @@ from aiwall.core.regions import check_region
 IDENTIFIER = r"^[a-z0-9][a-z0-9_-]*$"
 OPEN_ENDED = "open-ended"
 UNKNOWN = "unknown"
+# A product's data-policy facts: what the card shows and what a changed source puts under review.
+# The facts a product states (each may be `unknown`), in the order cards and logs show them.
+FACTS = (
+    "training",
+    "opt_out",
+    "zero_retention",
+    "dpa",
+    "residency",
+    "retention",
+    "jurisdiction",
+)
 
 
 class Training(StrEnum):
@@ -66,18 +78,6 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-# The facts a product states (each may be `unknown`), in the order cards and logs show them.
-FACTS = (
-    "training",
-    "opt_out",
-    "zero_retention",
-    "dpa",
-    "residency",
-    "retention",
-    "jurisdiction",
-)
-
-
 def _fact_name(name: str) -> str:
     if name not in FACTS:
         raise ValueError(f"{name!r} is not a fact ({', '.join(FACTS)})")
@@ -112,6 +112,27 @@ HostSpec = str | PinnedHost
 
 def host_text(spec: HostSpec) -> str:
     return spec if isinstance(spec, str) else spec.host
+
+
+class Review(Strict):
+    """A cited page that changed after it was last verified: the facts it backs are under review
+    until a person re-verifies it (gives the source a `date` on or after `changed`)."""
+
+    url: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    source: str = Field(description="what the page is called, as its title says")
+    changed: date = Field(description="when `aiwall sources check` saw the change")
+    covers: tuple[str, ...] = Field(
+        default=(), description="the facts the source backs, as its `covers`; [] = every fact"
+    )
+
+    def facts_of(self, product_id: str) -> tuple[str, ...]:
+        """The product facts this review puts in doubt for one product, in card order."""
+        if not self.covers:
+            return FACTS
+        named = set(self.covers) | {
+            c.partition(".")[2] for c in self.covers if c.partition(".")[0] == product_id
+        }
+        return tuple(fact for fact in FACTS if fact in named)
 
 
 class OptOut(Strict):
@@ -216,6 +237,11 @@ class VendorRecord(Strict):
     confidence: Confidence
     sources: tuple[Source, ...] = Field(min_length=1)
     notes: str = Field(default="", description="what people usually get wrong")
+    under_review: tuple[Review, ...] = Field(
+        default=(),
+        description="sources that changed since they were verified; `aiwall sources check`"
+        " records them in `_review.yaml` beside the records",
+    )
 
     @model_validator(mode="after")
     def _products_are_consistent(self) -> "VendorRecord":
@@ -252,3 +278,13 @@ class VendorRecord(Strict):
 
     def confidence_of(self, product: Product) -> Confidence:
         return product.confidence or self.confidence
+
+    def reviews_of(self, product: Product) -> Iterator[tuple[Review, tuple[str, ...]]]:
+        """Each review that puts facts of `product` in doubt, with those facts."""
+        for review in self.under_review:
+            if facts := review.facts_of(product.id):
+                yield review, facts
+
+    def facts_under_review(self, product: Product) -> tuple[str, ...]:
+        doubted = {fact for _, facts in self.reviews_of(product) for fact in facts}
+        return tuple(fact for fact in FACTS if fact in doubted)

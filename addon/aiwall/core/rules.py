@@ -297,6 +297,11 @@ class Match(Strict):
     )
     confidence: Annotated[tuple[Confidence, ...], AnyOf] = ()
     stale: bool | None = None
+    under_review: bool | None = Field(
+        default=None,
+        description="true: a page that some of the product's facts rest on changed since it was"
+        " verified (`aiwall sources check`), and nobody has re-verified it yet",
+    )
     group: Annotated[tuple[Identifier, ...], AnyOf] = ()
     user: Annotated[tuple[str, ...], AnyOf] = ()
     network: Annotated[tuple[Network, ...], AnyOf] = ()

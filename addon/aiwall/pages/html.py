@@ -16,6 +16,7 @@ from urllib.parse import quote
 from markupsafe import Markup
 
 from aiwall.ack.tokens import ACK_PATH, MAX_JUSTIFICATION_CHARS, MIN_JUSTIFICATION_CHARS
+from aiwall.core.card import card_for
 from aiwall.core.colours import lightened
 from aiwall.core.decision import Decision
 from aiwall.core.policy import OPEN_ENDED, UNKNOWN, Product, Training, VendorRecord
@@ -226,6 +227,7 @@ def _card(
             vendor.confidence_of(product), t.gettext("low")
         ),
         "stale": stale,
+        "reviews": card_for(vendor, product).reviews(),  # English only, as `explain` says it
         "opt_out": product.opt_out.how if warn and opt_out else "",
         "others": [(p.name, p.verdict) for p in vendor.products if p != product],
         "sources": [(source.url, source.date.isoformat()) for source in vendor.sources],

@@ -1,11 +1,11 @@
 """The log: one JSON line per event, ECS field names, structlog.
 
 Each event is a structlog call whose event name (`decision`, `ack`, `config.loaded`,
-`config.rejected`, `policy.changed`, `error`) becomes ECS `event.action`. The processor chain
-adds the ECS envelope, makes every string safe (lone surrogates replaced, long strings cut)
-and renders JSON with `ensure_ascii`, so CR, LF, U+2028, escape codes and NUL can only appear
-escaped: whatever a client sends, an event is exactly one line. `events.schema.json` documents
-every field and the tests hold the two in step.
+`config.rejected`, `policy.changed`, `source.changed`, `error`) becomes ECS `event.action`.
+The processor chain adds the ECS envelope, makes every string safe (lone surrogates replaced,
+long strings cut) and renders JSON with `ensure_ascii`, so CR, LF, U+2028, escape codes and
+NUL can only appear escaped: whatever a client sends, an event is exactly one line.
+`events.schema.json` documents every field and the tests hold the two in step.
 
 Writing never raises: enforcement must not depend on the log. A destination that cannot be
 opened or written is reported once per streak of failures through the `aiwall` logger, and
@@ -81,6 +81,7 @@ _KINDS = {
     "config.loaded": _Kind(("configuration",), "aiwall.config", "change", "change"),
     "config.rejected": _Kind(("configuration",), "aiwall.config", "change", "change"),
     "policy.changed": _Kind(("configuration",), "aiwall.config", "change", "change"),
+    "source.changed": _Kind(("configuration",), "aiwall.source", "change", "change"),
     "error": _Kind(("web",), "aiwall.error", "error", "error"),
     "decisions.suppressed": _Kind(("network", "web"), "aiwall.decision", "denied", "denied"),
 }
@@ -258,6 +259,35 @@ class EventLog:
             True,
             message="policy changed: " + "; ".join(changes),
             aiwall={"policy": {"changes": changes}},
+        )
+
+    def source_changed(
+        self,
+        *,
+        vendor: str,
+        url: str,
+        title: str,
+        facts: list[str],
+        verified: str,
+        diff: list[str],
+    ) -> None:
+        """A page a record cites changed in substance (`aiwall sources check`)."""
+        covered = f" ({', '.join(facts)})" if facts else ""
+        self._emit(
+            logging.WARNING,
+            "source.changed",
+            True,
+            message=f"source changed: {vendor}: {url}{covered}",
+            aiwall={
+                "source": {
+                    "vendor": vendor,
+                    "url": url,
+                    "title": title,
+                    "facts": facts,
+                    "verified": verified,
+                    "diff": diff,
+                }
+            },
         )
 
     def internal_error(
