@@ -127,8 +127,9 @@ def rule_hosts(rules: RulesFile) -> list[str]:
     return [host for rule in rules.rules for host in rule.match.host]
 
 
-def pac_for(proxy: str, policies: Path | None = None, rules: Path | None = None) -> str:
-    """`aiwall pac`: the file for a policies folder, plus the hosts a rules file names."""
+def routed_hosts(policies: Path | None = None, rules: Path | None = None) -> tuple[list[str], str]:
+    """The hosts to send through aiwall (registry entries, and the names a rules file adds),
+    and a line saying where they come from."""
     folder = policies or default_policies_dir()
     if rules is None:
         registry, extra = load_registry(folder), []
@@ -138,7 +139,13 @@ def pac_for(proxy: str, policies: Path | None = None, rules: Path | None = None)
     source = f"{folder} ({len(registry.vendors)} vendors)"
     if rules is not None:
         source += f" and the match.host of {rules} ({len(set(extra))} names)"
-    return pac_file([*registry.index.hosts(), *extra], proxy, source=source)
+    return [*registry.index.hosts(), *extra], source
+
+
+def pac_for(proxy: str, policies: Path | None = None, rules: Path | None = None) -> str:
+    """`aiwall pac`: the file for a policies folder, plus the hosts a rules file names."""
+    hosts, source = routed_hosts(policies, rules)
+    return pac_file(hosts, proxy, source=source)
 
 
 def pac_file(
@@ -155,7 +162,7 @@ def pac_file(
     """
     names = sorted({HostEntry.parse(host).host for host in hosts})
     address = proxy_address(proxy)
-    when = generated or _now()
+    when = generated or build_time()
     listed = ",\n".join(f"  {json.dumps(name)}: 1" for name in names)
     fields = {
         "@VERSION@": __version__,
@@ -171,7 +178,7 @@ def pac_file(
     return re.sub(r"@[A-Z]+@", lambda marker: fields[marker.group()], _TEMPLATE)
 
 
-def _now() -> datetime:
+def build_time() -> datetime:
     """Now, or SOURCE_DATE_EPOCH when set, so that a build can reproduce the file exactly."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
     if epoch.isdigit():

@@ -178,7 +178,12 @@ def block_page(decision: Decision, contact: str) -> Page:
     return _html(403, heading, _denial(decision, heading, lead, "\n".join(actions)))
 
 
-def warn_page(decision: Decision, contact: str, *, token: str, host: str) -> Page:
+def warn_page(
+    decision: Decision, contact: str, *, token: str, host: str, address: str | None = None
+) -> Page:
+    """The warning with its Continue form; without a token, the warning alone (the rules want
+    a named user and the proxy does not know who this is). `address`: the client is known by
+    its address only, which the page says, since the acknowledgement counts for all there."""
     subject = _subject(decision)
     heading = f"Before you continue to {subject}"
     lead = _rule_message(decision) or (
@@ -191,9 +196,23 @@ def warn_page(decision: Decision, contact: str, *, token: str, host: str) -> Pag
     buttons = [f'<button class="{continue_class}" type="submit">Continue to {_e(host)}</button>']
     if alternative:
         buttons.insert(0, _alternative_link(alternative))
+    if not token:
+        signed_out = [
+            '<section class="actions">',
+            "<h2>Sign in to continue</h2>",
+            "<p>Your organisation records who acknowledged this warning, and this proxy does"
+            " not know who you are. Sign in to the proxy (your browser asks when it is set up"
+            " for it) and reload this page.</p>",
+            _identified_by_address(address),
+            f'<div class="buttons">{_alternative_link(alternative)}</div>' if alternative else "",
+            _contact(f"Questions? Contact {contact}."),
+            "</section>",
+        ]
+        return _html(403, heading, _denial(decision, heading, lead, "\n".join(signed_out)))
     form = [
         '<section class="actions">',
         f"<h2>{'Continue, or use the approved tool' if alternative else 'Continue'}</h2>",
+        _identified_by_address(address),
         f'<form method="post" action="{_e(ACK_PATH)}">',
         f'<input type="hidden" name="token" value="{_e(token)}">',
     ]
@@ -213,6 +232,16 @@ def warn_page(decision: Decision, contact: str, *, token: str, host: str) -> Pag
         "</section>",
     ]
     return _html(403, heading, _denial(decision, heading, lead, "\n".join(form)))
+
+
+def _identified_by_address(address: str | None) -> str:
+    if address is None:
+        return ""
+    return (
+        f'<p class="hint identity">This proxy knows you only by your address, {_e(address)}.'
+        " An acknowledgement from this address counts for everyone who uses it (a shared or"
+        " remote desktop, a network behind one address).</p>"
+    )
 
 
 def denial_json(decision: Decision, contact: str, *, acknowledge_url: str | None = None) -> Page:

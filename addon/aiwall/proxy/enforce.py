@@ -155,9 +155,13 @@ class Enforcer:
         if not html:
             acknowledge_url = f"https://{seen.host}{ACK_PATH}"
             return pages.denial_json(decision, contact, acknowledge_url=acknowledge_url)
+        identity = self.identity(request)
+        address = identity.removeprefix("ip:") if identity.startswith("ip:") else None
+        if self._needs_user(identity):  # shown the warning, without a form to continue
+            return pages.warn_page(decision, contact, token="", host=seen.host, address=address)
         ttl = rule.ack_ttl if rule.ack_ttl is not None else self.settings.ack_ttl
         claim = {
-            "identity": self.identity(request),
+            "identity": identity,
             "vendor": decision.ack_scope,
             "rule": rule.id,
             "require_justification": rule.require_justification,
@@ -168,7 +172,11 @@ class Enforcer:
         except ValueError:  # a URL too long or odd to bind: return to the site's front page
             front = f"{seen.scheme}://{seen.host}/"
             token = self.signer.issue(return_url=front, **claim)  # type: ignore[arg-type]
-        return pages.warn_page(decision, contact, token=token, host=seen.host)
+        return pages.warn_page(decision, contact, token=token, host=seen.host, address=address)
+
+    def _needs_user(self, identity: str) -> bool:
+        """Whether this client may not acknowledge: the rules want a named user, and it is not."""
+        return self.settings.ack_requires_user and not identity.startswith("user:")
 
     def _ack_path(self, decision: Decision, request: RequestInfo, seen: Seen) -> Outcome:
         """GET shows the warning for this vendor; POST carries the form, read in `request`."""
@@ -203,6 +211,8 @@ class Enforcer:
         try:
             if error := _origin_error(form.origin, seen.scheme, seen.host):
                 raise AckError(error)
+            if self._needs_user(identity):
+                raise AckError("acknowledgements need an authenticated user")
             claim, warned = await self._redeem(decision, identity, form.token, justification)
         except AckError as refused:
             page = pages.ack_refused_page(refused.reason, html=True, contact=contact)
