@@ -14,6 +14,7 @@ Two ways to read a group, as directories differ:
   groups are followed the same way.
 """
 
+import math
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -134,7 +135,8 @@ def read_groups(settings: Directory, sources: Mapping[str, str]) -> dict[str, fr
 
 
 def _connect(settings: Directory) -> ldap3.Connection:
-    timeout = settings.timeout.total_seconds()
+    # ldap3 packs the receive timeout into a socket option: whole seconds.
+    timeout = max(1, math.ceil(settings.timeout.total_seconds()))
     server = ldap3.Server(settings.url, connect_timeout=timeout, get_info=ldap3.NONE)
     password = _password(settings.bind_password_file)
     connection = ldap3.Connection(

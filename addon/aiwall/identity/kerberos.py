@@ -83,13 +83,16 @@ class NegotiateAcceptor:
         context = gssapi.SecurityContext(creds=self._credentials, usage="accept")
         try:
             reply = context.step(raw)
+            # python-gssapi keeps a failed step's error and raises it on the next access.
+            complete = context.complete
+            anonymous = gssapi.RequirementFlag.anonymity in context.actual_flags
+            principal = str(context.initiator_name) if complete else ""
         except self._error as error:
             raise NegotiateError(_message(error)) from None
-        if not context.complete:
+        if not complete:
             raise NegotiateError("the client needs another round trip (NTLM?); only Kerberos")
-        if gssapi.RequirementFlag.anonymous in context.actual_flags:
+        if anonymous:
             raise NegotiateError("anonymous tickets identify nobody")
-        principal = str(context.initiator_name)
         return Accepted(
             principal=principal,
             user=principal if self.keep_realm else user_of(principal),
