@@ -338,6 +338,18 @@ class Squid:
         path = self.folder / "access.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def logged(self, text: str, *also: str, wait: float = 5.0) -> bool:
+        """Whether a line of the access log shows `text` (and each of `also`), waiting for
+        squid to write it."""
+        deadline = time.monotonic() + wait
+        while True:
+            for line in self.access_log().splitlines():
+                if text in line and all(part in line for part in also):
+                    return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
 
 SQUID_BASE = """\
 http_port 127.0.0.1:{port}
@@ -358,9 +370,12 @@ acl authenticated proxy_auth REQUIRED
 
 
 @contextmanager
-def running_squid(config: str, passwords: dict[str, str], hosts: str = "") -> Iterator[Squid]:
+def running_squid(
+    config: str, passwords: dict[str, str], hosts: str = "", files: dict[str, str] | None = None
+) -> Iterator[Squid]:
     """squid -N with SQUID_BASE plus `config` (formatted with {port} and {folder}), Basic
-    users from `passwords`, and `hosts` as its hosts file (name resolution without DNS)."""
+    users from `passwords`, `hosts` as its hosts file (name resolution without DNS), and
+    `files` (name → text) in its folder."""
     squid = require("squid", "squid")
     helper = require("basic_ncsa_auth", "squid")
     # Started as root, squid runs as the user `proxy`: its folder must be that user's, so it
@@ -371,6 +386,8 @@ def running_squid(config: str, passwords: dict[str, str], hosts: str = "") -> It
         lines = [f"{user}:{_apr1(password)}" for user, password in passwords.items()]
         (folder / "passwd").write_text("\n".join(lines) + "\n")
         (folder / "hosts").write_text(hosts or "127.0.0.1 localhost\n")
+        for name, text in (files or {}).items():
+            (folder / name).write_text(text)
         values = {"port": port, "folder": folder, "helper": helper}
         conf = folder / "squid.conf"
         conf.write_text(SQUID_BASE.format(**values) + config.format(**values))

@@ -5,6 +5,7 @@ HTTP/localhost, and aiwall names the user from it (identity/kerberos.py, proxy/i
 
 import base64
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,8 +42,6 @@ def client_token(kdc: Kdc, user: str, cache: Path, service: str = "HTTP@localhos
         "print(base64.b64encode(context.step()).decode())\n"
     )
     # In a process of its own: the client's krb5.conf and ticket cache are its environment.
-    import sys
-
     result = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=30
     )
@@ -158,7 +157,7 @@ def negotiate(
 def test_curl_with_a_ticket_passes_as_its_user(sso_proxy: Proxy, kdc: Kdc, tmp_path: Path) -> None:
     env = kdc.kinit("alice", tmp_path / "cc")
     before = sso_proxy.event_count()
-    status, body, trace = negotiate(sso_proxy, DEEPSEEK, env)
+    status, _, trace = negotiate(sso_proxy, DEEPSEEK, env)
     assert status == 200, trace
     assert "Proxy-Authorization: Negotiate" in trace
     [event] = sso_proxy.new_events(before)
@@ -198,11 +197,11 @@ def test_without_a_ticket_the_proxy_asks_for_negotiate_and_basic(
     sso_proxy: Proxy, kdc: Kdc, tmp_path: Path
 ) -> None:
     env = {**kdc.env, "KRB5CCNAME": f"FILE:{tmp_path / 'empty'}"}
-    status, _, trace = negotiate(sso_proxy, ALLOWED, env)
+    status, _, trace = negotiate(sso_proxy, "https://chat.mistral.ai/", env)
     assert status == 407
     assert "Proxy-Authenticate: Negotiate" in trace
     assert 'Proxy-Authenticate: Basic realm="aiwall"' in trace
-    assert not sso_proxy.upstream.saw("claude.ai")
+    assert not sso_proxy.upstream.saw("mistral.ai")
 
 
 def test_basic_is_the_fallback_where_configured(sso_proxy: Proxy) -> None:
@@ -233,6 +232,6 @@ def test_proxyauth_and_negotiate_together_are_refused_at_start(
     tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, kdc: Kdc
 ) -> None:
     options = (f"aiwall_negotiate_keytab={kdc.keytab}", "proxyauth=any")
-    with pytest.raises(RuntimeError, match="aiwall_negotiate_basic"):
-        with start_proxy(tmp_path_factory, upstream, RULES, options, env=kdc.env):
-            pass
+    started = start_proxy(tmp_path_factory, upstream, RULES, options, env=kdc.env)
+    with pytest.raises(RuntimeError, match="aiwall_negotiate_basic"), started:
+        pass
