@@ -92,7 +92,9 @@ def ldap_proxy(
     tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, slapd: Slapd
 ) -> Iterator[Proxy]:
     rules = directory_rules(tmp_path_factory.mktemp("rules"), slapd)
-    spec = f"ldap:127.0.0.1:{slapd.port}:{READER_DN}:{READER_PASSWORD}:{PEOPLE}?search_filter_key=uid"
+    spec = (
+        f"ldap:127.0.0.1:{slapd.port}:{READER_DN}:{READER_PASSWORD}:{PEOPLE}?search_filter_key=uid"
+    )
     with start_proxy(tmp_path_factory, upstream, rules, (f"proxyauth={spec}",)) as running:
         wait_for_event(running, "directory.read", "success")
         yield running

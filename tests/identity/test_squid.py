@@ -135,9 +135,7 @@ def test_squid_asks_for_a_password_first(squid: Squid, aiwall: Proxy) -> None:
 
 
 @pytest.mark.parametrize("url", ["http://chat.deepseek.com/forged", "https://chat.deepseek.com/"])
-def test_headers_from_an_untrusted_address_are_ignored_and_removed(
-    aiwall: Proxy, url: str
-) -> None:
+def test_headers_from_an_untrusted_address_are_ignored_and_removed(aiwall: Proxy, url: str) -> None:
     """A client that talks to aiwall itself (from 127.0.0.1, not Squid's 127.0.0.2)."""
     before = aiwall.event_count()
     forged = ("-H", "X-Authenticated-User: alice", "-H", "X-Forwarded-For: 10.9.9.9")
