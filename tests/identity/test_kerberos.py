@@ -197,11 +197,12 @@ def test_without_a_ticket_the_proxy_asks_for_negotiate_and_basic(
     sso_proxy: Proxy, kdc: Kdc, tmp_path: Path
 ) -> None:
     env = {**kdc.env, "KRB5CCNAME": f"FILE:{tmp_path / 'empty'}"}
-    status, _, trace = negotiate(sso_proxy, "https://chat.mistral.ai/", env)
-    assert status == 407
-    assert "Proxy-Authenticate: Negotiate" in trace
-    assert 'Proxy-Authenticate: Basic realm="aiwall"' in trace
-    assert not sso_proxy.upstream.saw("mistral.ai")
+    for url in ("https://claude.ai/no-ticket", "http://claude.ai/no-ticket"):
+        status, _, trace = negotiate(sso_proxy, url, env)
+        assert status == 407
+        assert "Proxy-Authenticate: Negotiate" in trace
+        assert 'Proxy-Authenticate: Basic realm="aiwall"' in trace
+    assert not [r for r in sso_proxy.upstream.requests if r.path == "/no-ticket"]
 
 
 def test_basic_is_the_fallback_where_configured(sso_proxy: Proxy) -> None:

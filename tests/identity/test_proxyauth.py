@@ -128,7 +128,7 @@ def test_the_first_directory_read_is_logged(ldap_proxy: Proxy) -> None:
     assert event["aiwall"]["directory"] == {
         "groups": 1,
         "users": 3,  # alice and bob through engineering, carol directly
-        "seconds": event["aiwall"]["directory"]["seconds"],
+        "milliseconds": event["aiwall"]["directory"]["milliseconds"],
         "stale": False,
     }
 

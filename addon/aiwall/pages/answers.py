@@ -179,11 +179,18 @@ def block_page(decision: Decision, contact: str) -> Page:
 
 
 def warn_page(
-    decision: Decision, contact: str, *, token: str, host: str, address: str | None = None
+    decision: Decision,
+    contact: str,
+    *,
+    token: str,
+    host: str,
+    address: str | None = None,
+    may_continue: bool = True,
 ) -> Page:
-    """The warning with its Continue form; without a token, the warning alone (the rules want
-    a named user and the proxy does not know who this is). `address`: the client is known by
-    its address only, which the page says, since the acknowledgement counts for all there."""
+    """The warning with its Continue form; with `may_continue` false, the warning alone (the
+    rules want a named user and the proxy does not know who this is). `address`: the client
+    is known by its address only, which the page says: the acknowledgement counts for all
+    there."""
     subject = _subject(decision)
     heading = f"Before you continue to {subject}"
     lead = _rule_message(decision) or (
@@ -196,7 +203,7 @@ def warn_page(
     buttons = [f'<button class="{continue_class}" type="submit">Continue to {_e(host)}</button>']
     if alternative:
         buttons.insert(0, _alternative_link(alternative))
-    if not token:
+    if not may_continue:
         signed_out = [
             '<section class="actions">',
             "<h2>Sign in to continue</h2>",

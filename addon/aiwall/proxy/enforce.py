@@ -158,7 +158,9 @@ class Enforcer:
         identity = self.identity(request)
         address = identity.removeprefix("ip:") if identity.startswith("ip:") else None
         if self._needs_user(identity):  # shown the warning, without a form to continue
-            return pages.warn_page(decision, contact, token="", host=seen.host, address=address)
+            return pages.warn_page(
+                decision, contact, token="", host=seen.host, address=address, may_continue=False
+            )
         ttl = rule.ack_ttl if rule.ack_ttl is not None else self.settings.ack_ttl
         claim = {
             "identity": identity,

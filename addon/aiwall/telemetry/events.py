@@ -324,7 +324,7 @@ class EventLog:
                 "directory": {
                     "groups": groups,
                     "users": users,
-                    "seconds": round(seconds, 3),
+                    "milliseconds": round(seconds * 1000),
                     "stale": not ok,
                 }
             },
