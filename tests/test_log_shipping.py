@@ -106,6 +106,14 @@ def every_kind_of_event(config: Config, path: Path) -> list[dict[str, Any]]:
     log.config_loaded(rules="r.yaml", policies="p", vendors=3, rules_count=9, warnings=["w"])
     log.config_rejected(problems=["r.yaml:1: rules: bad"])
     log.policy_changed(changes=["cnchat/consumer: training: default → never"])
+    log.source_changed(
+        vendor="cnchat",
+        url="https://cnchat.test/privacy",
+        title="Privacy Policy",
+        facts=["residency"],
+        verified="2026-06-01",
+        diff=["- kept 30 days", "+ kept 5 years"],
+    )
     log.internal_error(error="KeyError('x')", where="requestheaders", host="h", client_ip="::1")
     log.decisions_suppressed(
         client_ip="10.0.0.7",
@@ -116,6 +124,8 @@ def every_kind_of_event(config: Config, path: Path) -> list[dict[str, Any]]:
         count=412,
         seconds=10.0,
     )
+    log.directory_read(ok=True, groups=3, users=42, error=None, seconds=0.084)
+    log.directory_read(ok=False, groups=3, users=42, error="ldap://dc1: refused", seconds=2.0)
     log.close()
     return validate_event_lines(path.read_text().splitlines())
 

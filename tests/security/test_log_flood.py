@@ -59,7 +59,8 @@ def test_a_flood_of_refusals_is_written_twenty_times_and_summarised(
 ) -> None:
     rules = Path(__file__).parent / "rules.yaml"
     upstream.clear()
-    with running_proxy(tmp_path / "proxy", upstream, rules, ROOT / "policies") as proxy:
+    options = ("aiwall_refusal_events=20",)  # the default, which the suite's proxies turn off
+    with running_proxy(tmp_path / "proxy", upstream, rules, ROOT / "policies", options) as proxy:
         context = ssl.create_default_context(cafile=str(proxy.ca))
         with httpx.Client(proxy=proxy.url, verify=context, http2=True, timeout=10) as client:
             statuses = {client.get("https://chat.deepseek.com/").status_code for _ in range(300)}

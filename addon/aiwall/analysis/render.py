@@ -49,6 +49,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape as _html_escape
 
+from aiwall.core.text import shown
+
 TONES = (
     "bad",
     "warn",
@@ -527,13 +529,6 @@ def text_bar(value: int, maximum: int, width: int = 30) -> str:
     return "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
 
 
-_CONTROL = {i: f"\\x{i:02x}" for i in (*range(0x20), *range(0x7F, 0xA0))} | {
-    0x2028: "\\u2028",
-    0x2029: "\\u2029",
-    0x1B: "\\e",
-}
-
-
 def _plain(text: str, max_width: int) -> str:
-    text = text.translate(_CONTROL)
+    text = shown(text)
     return text if len(text) <= max_width else text[: max_width - 1] + "…"

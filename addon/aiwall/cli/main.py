@@ -16,7 +16,9 @@ from aiwall.analysis.discover import run as run_discover
 from aiwall.analysis.report import add_arguments as add_report_arguments
 from aiwall.analysis.report import run as run_report
 from aiwall.analysis.resolve import resolve_lines
-from aiwall.cli.pac import pac_for, proxy_argument
+from aiwall.cli.feed import add_commands as add_feed_commands
+from aiwall.cli.pac import pac_for, proxy_argument, routed_hosts
+from aiwall.cli.squid import squid_acl
 from aiwall.core.card import card_for, render_text
 from aiwall.core.config import Config, load_config, load_rules_file
 from aiwall.core.decision import Decision, RequestInfo
@@ -133,6 +135,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     pac.add_argument("--policies", type=Path, help="vendor records folder (default: shipped)")
     pac.add_argument("--rules", type=Path, help="also route the hosts its rules name")
+    squid = command(
+        "squid-acl",
+        _squid_acl,
+        "the AI hosts as a Squid dstdomain list, for a Squid that sends them to aiwall",
+        config=False,
+    )
+    squid.add_argument("--policies", type=Path, help="vendor records folder (default: shipped)")
+    squid.add_argument("--rules", type=Path, help="also list the hosts its rules name")
     run = command("run", _run, "run the proxy (mitmproxy with aiwall loaded)")
     run.add_argument("--listen", default="127.0.0.1:8080", type=parse_listen, metavar="HOST:PORT")
     run.add_argument("--log", default="-", help="event log: - for stdout, or a file")
@@ -160,6 +170,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="OPTION=VALUE",
         help="any mitmproxy option, as with mitmdump --set (block_global=false, ...)",
     )
+    add_feed_commands(commands)
     schema = command("schema", _schema, "print the JSON Schema of a file format", config=False)
     schema.add_argument("kind", choices=["policy", "rules", "events"])
     shown = schema.add_mutually_exclusive_group()
@@ -232,8 +243,13 @@ def _explanation(url: str, request: RequestInfo, decision: Decision) -> str:
             f"Record:   last verified {vendor.last_verified}, confidence"
             f" {vendor.confidence_of(product)}, {stale}"
         )
+        if decision.residency and decision.residency != product.residency:
+            pinned = ", ".join(decision.residency)
+            lines.append(f"Host:     {decision.host} keeps data in {pinned} (a regional endpoint)")
+        card = card_for(vendor, product)
+        lines.extend(f"Review:   {notice}" for notice in card.reviews())
         lines.append("Facts:")
-        lines.extend(f"  {label}: {value}" for label, value in card_for(vendor, product).facts())
+        lines.extend(f"  {label}: {value}" for label, value in card.facts())
     if decision.trace:
         lines.append("Rules tried, in order:")
         for number, trial in enumerate(decision.trace, 1):
@@ -304,7 +320,11 @@ def _vendor_row(vendor: VendorRecord, product: Product) -> dict[str, Any]:
 
 def _resolve(args: argparse.Namespace) -> int:
     registry = load_registry(args.policies)
-    sources = [path.open(encoding="utf-8", errors="surrogateescape") for path in args.files]
+    try:
+        sources = [path.open(encoding="utf-8", errors="surrogateescape") for path in args.files]
+    except OSError as error:
+        print(f"aiwall resolve: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
+        return 2
     lines = itertools.chain.from_iterable(sources) if sources else sys.stdin
     start, count = time.perf_counter(), 0
     out = sys.stdout
@@ -339,6 +359,12 @@ def _diff(args: argparse.Namespace) -> int:
 
 def _pac(args: argparse.Namespace) -> int:
     print(pac_for(args.proxy, args.policies, args.rules), end="")
+    return 0
+
+
+def _squid_acl(args: argparse.Namespace) -> int:
+    routed = routed_hosts(args.policies, args.rules)
+    print(squid_acl(routed.hosts, routed.source, routed.patterns), end="")
     return 0
 
 

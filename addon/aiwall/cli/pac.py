@@ -27,6 +27,7 @@ import json
 import os
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,6 +53,9 @@ var AIWALL_PROXY = @PROXY@;
 
 var AIWALL_HOSTS = @HOSTS@;
 
+// Parent domain -> patterns of the first label, for vendors with one name per region.
+var AIWALL_PATTERNS = @PATTERNS@;
+
 function FindProxyForURL(url, host) {
   var name = String(host).toLowerCase();
   var colon = name.indexOf(":");
@@ -75,9 +79,25 @@ function FindProxyForURL(url, host) {
     if (dot < 0) {
       break;
     }
+    if (aiwallPattern(name.substring(0, dot), name.substring(dot + 1))) {
+      return AIWALL_PROXY;
+    }
     name = name.substring(dot + 1);
   }
   return "DIRECT";
+}
+
+function aiwallPattern(label, parent) {
+  if (!Object.prototype.hasOwnProperty.call(AIWALL_PATTERNS, parent)) {
+    return false;
+  }
+  var patterns = AIWALL_PATTERNS[parent];
+  for (var i = 0; i < patterns.length; i++) {
+    if (new RegExp("^(?:" + patterns[i] + ")$").test(label)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 function aiwallListed(name) {
@@ -127,8 +147,18 @@ def rule_hosts(rules: RulesFile) -> list[str]:
     return [host for rule in rules.rules for host in rule.match.host]
 
 
-def pac_for(proxy: str, policies: Path | None = None, rules: Path | None = None) -> str:
-    """`aiwall pac`: the file for a policies folder, plus the hosts a rules file names."""
+@dataclass(frozen=True)
+class Routed:
+    """What to send through aiwall: names, `{region}` patterns by parent domain, and where
+    they come from."""
+
+    hosts: list[str]
+    patterns: dict[str, list[str]]
+    source: str
+
+
+def routed_hosts(policies: Path | None = None, rules: Path | None = None) -> Routed:
+    """The hosts to send through aiwall (registry entries, and the names a rules file adds)."""
     folder = policies or default_policies_dir()
     if rules is None:
         registry, extra = load_registry(folder), []
@@ -138,7 +168,13 @@ def pac_for(proxy: str, policies: Path | None = None, rules: Path | None = None)
     source = f"{folder} ({len(registry.vendors)} vendors)"
     if rules is not None:
         source += f" and the match.host of {rules} ({len(set(extra))} names)"
-    return pac_file([*registry.index.hosts(), *extra], proxy, source=source)
+    return Routed([*registry.index.hosts(), *extra], registry.index.patterns(), source)
+
+
+def pac_for(proxy: str, policies: Path | None = None, rules: Path | None = None) -> str:
+    """`aiwall pac`: the file for a policies folder, plus the hosts a rules file names."""
+    routed = routed_hosts(policies, rules)
+    return pac_file(routed.hosts, proxy, source=routed.source, patterns=routed.patterns)
 
 
 def pac_file(
@@ -147,6 +183,7 @@ def pac_file(
     *,
     source: str = "",
     generated: datetime | None = None,
+    patterns: dict[str, list[str]] | None = None,
 ) -> str:
     """A PAC file sending `hosts` (and their subdomains) to `proxy`, everything else DIRECT.
 
@@ -155,7 +192,7 @@ def pac_file(
     """
     names = sorted({HostEntry.parse(host).host for host in hosts})
     address = proxy_address(proxy)
-    when = generated or _now()
+    when = generated or build_time()
     listed = ",\n".join(f"  {json.dumps(name)}: 1" for name in names)
     fields = {
         "@VERSION@": __version__,
@@ -166,12 +203,13 @@ def pac_file(
         "@SHOWN@": address,
         "@PROXY@": json.dumps(f"PROXY {address}"),
         "@HOSTS@": "{\n" + listed + "\n}" if names else "{}",
+        "@PATTERNS@": json.dumps(patterns or {}, sort_keys=True),
     }
     # One pass, so that no inserted value is searched for markers in turn.
     return re.sub(r"@[A-Z]+@", lambda marker: fields[marker.group()], _TEMPLATE)
 
 
-def _now() -> datetime:
+def build_time() -> datetime:
     """Now, or SOURCE_DATE_EPOCH when set, so that a build can reproduce the file exactly."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
     if epoch.isdigit():

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from aiwall.core.diff import vendor_changes
 from aiwall.core.engine import Engine
 from aiwall.core.hostindex import HostEntry
 from aiwall.core.hosts import InvalidHost
 from aiwall.core.policytests import run_policy_tests
-from aiwall.core.registry import Registry, load_registry, registry_warnings
+from aiwall.core.registry import RecordFolders, Registry, load_registry, registry_warnings
 from aiwall.core.rules import RulesFile
 from aiwall.core.suggest import did_you_mean
 from aiwall.core.yamlsource import ConfigError, Problem, YamlDocument, load_yaml
@@ -39,7 +40,7 @@ def rules_hash(rules: RulesFile) -> str:
 
 def load_config(
     rules_path: Path,
-    policies_dir: Path | None = None,
+    policies_dir: Path | RecordFolders | None = None,
     today: Callable[[], date] = date.today,
     tests: bool = True,
 ) -> Config:
@@ -72,7 +73,9 @@ def _read_rules(path: Path) -> tuple[YamlDocument, RulesFile]:
     return document, document.validate(RulesFile)
 
 
-def _load_config(rules_path: Path, policies_dir: Path | None, today: Callable[[], date]) -> Config:
+def _load_config(
+    rules_path: Path, policies_dir: Path | RecordFolders | None, today: Callable[[], date]
+) -> Config:
     problems: list[Problem] = []
     registry: Registry | None = None
     read: tuple[YamlDocument, RulesFile] | None = None
@@ -91,7 +94,32 @@ def _load_config(rules_path: Path, policies_dir: Path | None, today: Callable[[]
     document, rules = read
     engine = Engine(registry, rules, today)
     warnings = registry_warnings(registry, today(), rules.settings.stale_after)
+    warnings += overlay_warnings(registry)
     return Config(registry, rules, rules_path, engine, document, warnings)
+
+
+def overlay_warnings(registry: Registry) -> list[Problem]:
+    """What the organisation's own records change: each fact that overrides a shipped one,
+    records the bundle lacks, and shipped records verified since the local copy was made."""
+    warnings: list[Problem] = []
+    for vendor_id in sorted(registry.local):
+        document = registry.documents[vendor_id]
+        local = registry.vendors[vendor_id].model_copy(update={"under_review": ()})
+        if vendor_id not in registry.shipped:
+            message = "a local record: the shipped records have no such vendor"
+            warnings.append(document.problem(("id",), message, "warning"))
+            continue
+        shipped, shipped_document = registry.shipped[vendor_id]
+        for change in vendor_changes(shipped.model_copy(update={"under_review": ()}), local):
+            message = f"the local record overrides {shipped_document.path}: {change}"
+            warnings.append(document.problem(("id",), message, "warning"))
+        if shipped.last_verified > local.last_verified:
+            message = (
+                f"the shipped record was verified on {shipped.last_verified}, after this local"
+                f" copy ({local.last_verified}): review what changed"
+            )
+            warnings.append(document.problem(("last_verified",), message, "warning"))
+    return warnings
 
 
 def _cross_check(document: YamlDocument, rules: RulesFile, registry: Registry) -> Iterator[Problem]:
@@ -125,6 +153,10 @@ def _cross_check(document: YamlDocument, rules: RulesFile, registry: Registry) -
         if case.rule is not None and case.rule not in ids:
             message = f"no rule {case.rule!r}{did_you_mean(case.rule, ids)}"
             yield document.problem(("tests", i, "rule"), message)
+    for group_name, members in rules.groups.items():
+        if members.directory and rules.settings.directory is None:
+            message = "a directory group needs settings.directory (where to read it)"
+            yield document.problem(("groups", group_name, "directory"), message)
     for vendor_id, by_header in rules.tenants.items():
         record = registry.vendors.get(vendor_id)
         if record is None:

@@ -25,6 +25,7 @@ class RequestInfo:
     path: str = "/"
     user: str | None = None
     client_ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None
+    groups: frozenset[str] = frozenset()  # rules-file groups the directory puts the user in
     body_size: int | None = None  # None: unknown (chunked) or no body
     multipart: bool = False
     chunked: bool = False
@@ -85,6 +86,8 @@ class Decision:
     # With a warning: every warned destination among the names, each with its own rule. The
     # request goes on only when the client has acknowledged all of them.
     warned: tuple["Decision", ...] = ()
+    # Where this destination keeps data: a data-residency host's region, else the product's.
+    residency: tuple[str, ...] = ()
 
     @property
     def blocks(self) -> bool:

@@ -6,7 +6,8 @@ decide; how many it cannot judge because a fact is unknown; approved alternative
 same rules block or warn; and tenant bindings that take a product some rule names out of reach.
 
 How. A request is its destination (host and path) plus five things rules look at besides: the
-user, the client address, the method, the upload, and whether the record is stale. Each of the
+user, the client address, the method, the upload, and the state of the record: stale or not,
+facts under review or not (both change while the rules stay as they are). Each of the
 five is cut into finitely many classes (every user a rule names and one other, the address
 ranges the networks carve out, ...) such that every rule holds for a whole class or not at all.
 Destinations are every host the registry, the tenants and the rules name, each with paths that
@@ -28,25 +29,30 @@ from aiwall.core.decision import RequestInfo
 from aiwall.core.engine import CompiledRule, Engine, Subject, users_known
 from aiwall.core.hostindex import HostEntry
 from aiwall.core.hosts import InvalidHost, normalise_host
-from aiwall.core.policy import UNKNOWN, Product, Training, VendorRecord
+from aiwall.core.policy import UNKNOWN, Product, Training, VendorRecord, host_text
 from aiwall.core.rules import HTTP_METHODS, Action, IPAddress, Mode, Rule, RulesFile
 from aiwall.core.urls import url_names
 from aiwall.core.yamlsource import Problem, YamlDocument
 
 Cube = tuple[frozenset[int], ...]  # per dimension, the classes it holds
-USER, IP, METHOD, UPLOAD, STALE = range(5)
+USER, IP, METHOD, UPLOAD, STATE = range(5)
+# Checks on the record's state, which time and review marks change without a change of rules.
+_STATE_CHECKS = ("stale", "under_review")
+# The states: (stale, facts under review); any fact under review counts the same.
+_STATES = ((False, ()), (False, ("training",)), (True, ()), (True, ("training",)))
 _SINGLE_DIMENSION = {"user": USER, "network": IP, "method": METHOD, "upload": UPLOAD}
 _AT_DESTINATION = ("host", "path")  # request checks that depend on the destination only
 
-# Facts a record may leave unknown, how to tell, and what a rule does with an unknown value.
-_UNKNOWN_FACTS: dict[str, Callable[[VendorRecord, Product], bool]] = {
-    "training": lambda v, p: p.training is Training.UNKNOWN,
-    "residency": lambda v, p: not p.residency,
-    "residency_outside": lambda v, p: not p.residency,
-    "jurisdiction": lambda v, p: not v.jurisdiction_of(p),
-    "zero_retention": lambda v, p: p.zero_retention is None,
-    "dpa": lambda v, p: p.dpa is None,
-    "retention_over": lambda v, p: p.retention == UNKNOWN,
+# Facts a record may leave unknown, and how to tell at one destination (a regional host may
+# pin the residency its product leaves unknown).
+_UNKNOWN_FACTS: dict[str, Callable[[VendorRecord, Product, "Destination"], bool]] = {
+    "training": lambda v, p, d: p.training is Training.UNKNOWN,
+    "residency": lambda v, p, d: not d.residency,
+    "residency_outside": lambda v, p, d: not d.residency,
+    "jurisdiction": lambda v, p, d: not v.jurisdiction_of(p),
+    "zero_retention": lambda v, p, d: p.zero_retention is None,
+    "dpa": lambda v, p, d: p.dpa is None,
+    "retention_over": lambda v, p, d: p.retention == UNKNOWN,
 }
 
 
@@ -62,20 +68,20 @@ class Body:
 class Classes:
     """The classes of each dimension; a cube holds indices into these."""
 
-    users: tuple[str | None, ...]
+    users: tuple[tuple[str | None, frozenset[str]], ...]  # a user and its directory groups
     ips: tuple[IPAddress, ...]
     methods: tuple[str, ...]
     bodies: tuple[Body, ...]
-    stale: tuple[bool, ...] = (False, True)
 
     def full(self) -> Cube:
-        sizes = (len(self.users), len(self.ips), len(self.methods), len(self.bodies), 2)
+        sizes = (len(self.users), len(self.ips), len(self.methods), len(self.bodies), len(_STATES))
         return tuple(frozenset(range(n)) for n in sizes)
 
     def probe(self, dimension: int, index: int) -> RequestInfo:
         """A request that differs from a plain GET in one dimension only."""
         if dimension == USER:
-            return RequestInfo((), user=self.users[index])
+            user, groups = self.users[index]
+            return RequestInfo((), user=user, groups=groups)
         if dimension == IP:
             return RequestInfo((), client_ip=self.ips[index])
         if dimension == METHOD:
@@ -92,6 +98,7 @@ class Destination:
     path: str
     vendor: VendorRecord | None
     product: Product | None
+    residency: tuple[str, ...] = ()  # the host's pin, else the product's
 
     @property
     def target(self) -> str:
@@ -204,7 +211,7 @@ class _Analyser:
 
     def _request_cubes(self, compiled: CompiledRule) -> list[Cube]:
         """The classes of user, address, method and body the rule's request checks admit (any
-        stale); a group (users or networks) makes two cubes."""
+        state); a group (users or networks) makes two cubes."""
         cube = list(self.classes.full())
         group: Callable[[Subject], bool] | None = None
         for name, check in compiled.request_checks:
@@ -230,11 +237,11 @@ class _Analyser:
         """Each rule's cubes at one destination: none where its fixed checks fail there."""
         cubes: list[tuple[Cube, ...]] = []
         for compiled, request_cubes in zip(self.compiled, self.request_cubes, strict=True):
-            stale = _stale_classes(compiled, destination)
-            if not stale or not _holds_at(compiled, destination, skip=("stale",)):
+            states = _state_classes(compiled, destination)
+            if not states or not _holds_at(compiled, destination, skip=_STATE_CHECKS):
                 cubes.append(())
                 continue
-            cubes.append(tuple((*c[:STALE], stale) for c in request_cubes))
+            cubes.append(tuple((*c[:STATE], states) for c in request_cubes))
         return tuple(cubes)
 
     def _sweep(self, destination: Destination, start: Cube) -> "_Sweep":
@@ -271,10 +278,12 @@ class _Analyser:
                 )
             return "no request has all of its " + _fields(compiled.request_checks)
         reached = [
-            d for d in self.destinations if _holds_at(compiled, d, skip=("stale",), only=("host",))
+            d
+            for d in self.destinations
+            if _holds_at(compiled, d, skip=_STATE_CHECKS, only=("host",))
         ]
         for name, check in compiled.fact_checks:
-            if name != "stale" and not any(
+            if name not in _STATE_CHECKS and not any(
                 d.vendor is not None and check(_subject(d)) for d in self.destinations
             ):
                 return self._no_product_has(compiled.rule, name)
@@ -288,7 +297,7 @@ class _Analyser:
             seen = {
                 f"{d.host}{d.path}"
                 for d in self.destinations
-                if _holds_at(compiled, d, skip=("stale", "path"))
+                if _holds_at(compiled, d, skip=(*_STATE_CHECKS, "path"))
             }
             places = sorted(p for p in seen if not any(p != q and p.startswith(q) for q in seen))
             shown = _and(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")
@@ -311,7 +320,7 @@ class _Analyser:
         )
         message = f"match.{name} [{shown}]: no product reached has it"
         if name in _UNKNOWN_FACTS:
-            unknown = sum(_UNKNOWN_FACTS[name](v, p) for v, p in self._products)
+            unknown = len({d.target for v, p, d in self._products if _UNKNOWN_FACTS[name](v, p, d)})
             if unknown:
                 message += f" ({unknown} products do not say: list unknown to match them)"
         return message
@@ -331,10 +340,10 @@ class _Analyser:
         return f"match.product {reference} is never reached: no host leads to it"
 
     @cached_property
-    def _products(self) -> list[tuple[VendorRecord, Product]]:
-        """Every product some request reaches, once."""
+    def _products(self) -> list[tuple[VendorRecord, Product, Destination]]:
+        """Every product some request reaches, once per residency its hosts give it."""
         found = {
-            d.target: (d.vendor, d.product)
+            (d.target, d.residency): (d.vendor, d.product, d)
             for d in self.destinations
             if d.vendor is not None and d.product is not None
         }
@@ -348,18 +357,16 @@ class _Analyser:
         for name, check in compiled.fact_checks:
             if name not in _UNKNOWN_FACTS:
                 continue
-            others = [c for n, c in compiled.fact_checks if n not in (name, "stale")]
+            others = [c for n, c in compiled.fact_checks if n != name and n not in _STATE_CHECKS]
             unknown = [
-                (v, p)
-                for v, p in self._products
-                if _UNKNOWN_FACTS[name](v, p)
-                and all(c(Subject("", v, p, False, RequestInfo(()))) for c in others)
+                d
+                for v, p, d in self._products
+                if _UNKNOWN_FACTS[name](v, p, d) and all(c(_subject(d)) for c in others)
             ]
             if not unknown:
                 continue
-            vendor, product = unknown[0]
-            matched = check(Subject("", vendor, product, False, RequestInfo(())))
-            counted = f"{name} unknown for {_count_products(len(unknown))}"
+            matched = check(_subject(unknown[0]))
+            counted = f"{name} unknown for {_count_products(len({d.target for d in unknown}))}"
             if name in ("residency_outside", "retention_over"):
                 counts_as = "outside" if name == "residency_outside" else "over"
                 yield f"{counted}: matched (unknown counts as {counts_as})"
@@ -384,7 +391,7 @@ class _Analyser:
                 # Following the link: a GET without a body, by the people the rule applies to.
                 get = frozenset({self.classes.methods.index("GET")})
                 plain = frozenset({self.classes.bodies.index(Body(None, False))})
-                start = (cube[USER], cube[IP], get, plain, frozenset({0, 1}))
+                start = (cube[USER], cube[IP], get, plain, self.classes.full()[STATE])
                 sweep = self._sweep(destination, start)
                 for j, decided in enumerate(sweep.decides):
                     rule = self.compiled[j].rule
@@ -417,7 +424,7 @@ class _Analyser:
         route = self.engine.route(host, path)
         if route is None:
             return None
-        return Destination(host, path, route[0], route[1])
+        return Destination(host, path, route[0], route[1], route[3])
 
     @cached_property
     def _without_tenants(self) -> list[Destination]:
@@ -532,31 +539,55 @@ def _subtract_all(cubes: list[Cube], taken: list[Cube]) -> list[Cube]:
 
 
 def _classes(rules: RulesFile) -> Classes:
-    users: list[str | None] = [None]
+    names: list[str] = []
+    directory: set[str] = set()  # rules-file groups read from the directory
     networks: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
     sizes = {int(rules.settings.upload_size)}
     for rule in rules.rules:
         match = rule.match
         networks.update(match.network)
+        names.extend(match.user)
         for name in match.group:
-            networks.update(rules.groups[name].networks)
-        if users_known(rules.settings):
-            users.extend(match.user)
-            for name in match.group:
-                users.extend(rules.groups[name].users)
+            group = rules.groups[name]
+            networks.update(group.networks)
+            names.extend(group.users)
+            if group.directory:
+                directory.add(name)
         if match.upload is not None and not isinstance(match.upload, bool):
             sizes.add(int(match.upload))
-    if users_known(rules.settings):
-        other = "someone-else"
-        while other in users:
-            other += "-"
-        users.append(other)
     bodies = [Body(None, False), Body(None, True)] + [
         Body(size + 1, False) for size in sorted(sizes)
     ]
     return Classes(
-        tuple(dict.fromkeys(users)), tuple(_address_classes(networks)), HTTP_METHODS, tuple(bodies)
+        tuple(_user_classes(rules, names, directory)),
+        tuple(_address_classes(networks)),
+        HTTP_METHODS,
+        tuple(bodies),
     )
+
+
+def _user_classes(
+    rules: RulesFile, names: list[str], directory: set[str]
+) -> Iterator[tuple[str | None, frozenset[str]]]:
+    """No user (no proxy authentication), and each named user and one other, each in every
+    combination of the directory groups the rules name (in each alone and in all, beyond four
+    groups). Without proxy-auth in settings.identity, rules know no user at all."""
+    yield None, frozenset()
+    if not users_known(rules.settings):
+        return
+    other = "someone-else"
+    while other in names:
+        other += "-"
+    groups = sorted(directory)
+    if len(groups) <= 4:
+        memberships = [
+            frozenset(c) for n in range(len(groups) + 1) for c in itertools.combinations(groups, n)
+        ]
+    else:
+        memberships = [frozenset(), *(frozenset({g}) for g in groups), frozenset(groups)]
+    for user in dict.fromkeys([*names, other]):
+        for membership in memberships:
+            yield user, membership
 
 
 def _address_classes(
@@ -605,7 +636,7 @@ def _destinations(engine: Engine, rules: RulesFile) -> Iterator[Destination]:
         for path in _paths(frozenset(p + "*" for p in prefixes) | frozenset(globs)):
             route = engine.route(host, path)
             if route is not None:
-                yield Destination(host, path, route[0], route[1])
+                yield Destination(host, path, route[0], route[1], route[3])
 
 
 def _host_entries(engine: Engine, rules: RulesFile) -> Iterator[HostEntry]:
@@ -613,7 +644,7 @@ def _host_entries(engine: Engine, rules: RulesFile) -> Iterator[HostEntry]:
     for vendor in engine.registry.vendors.values():
         texts.extend(vendor.hosts)
         for product in vendor.products:
-            texts.extend(product.hosts)
+            texts.extend(host_text(spec) for spec in product.hosts)
         for restriction in vendor.tenant_restriction:
             texts.extend(restriction.hosts)
     for rule in rules.rules:
@@ -733,9 +764,20 @@ def _candidates(automata: list[list[Token]], state: tuple[frozenset[int], ...]) 
 # --- checks at a destination ---------------------------------------------------------------------
 
 
-def _subject(destination: Destination, stale: bool = False) -> Subject:
+def _subject(
+    destination: Destination, state: tuple[bool, tuple[str, ...]] | None = None
+) -> Subject:
+    """The subject the engine would make of a request to `destination` (facts and place), in
+    the record's state today or in the one given."""
+    vendor, product = destination.vendor, destination.product
+    if state is None:
+        doubted = vendor.facts_under_review(product) if vendor and product else ()
+        state = (False, doubted)
     request = RequestInfo((), path=destination.path)
-    return Subject(destination.host, destination.vendor, destination.product, stale, request)
+    stale, doubted = state
+    return Subject(
+        destination.host, vendor, product, stale, request, destination.residency, doubted
+    )
 
 
 def _holds_at(
@@ -757,11 +799,14 @@ def _holds_at(
     )
 
 
-def _stale_classes(compiled: CompiledRule, destination: Destination) -> frozenset[int]:
-    stale = next((check for name, check in compiled.fact_checks if name == "stale"), None)
-    if stale is None:
-        return frozenset({0, 1})
-    return frozenset(i for i in (0, 1) if stale(_subject(destination, bool(i))))
+def _state_classes(compiled: CompiledRule, destination: Destination) -> frozenset[int]:
+    """The record states in which the rule's checks on the state hold."""
+    checks = [check for name, check in compiled.fact_checks if name in _STATE_CHECKS]
+    return frozenset(
+        i
+        for i, state in enumerate(_STATES)
+        if all(check(_subject(destination, state)) for check in checks)
+    )
 
 
 # --- words -------------------------------------------------------------------------------------

@@ -78,7 +78,8 @@ class YamlDocument:
     def validate[M: BaseModel](self, model: type[M]) -> M:
         """Validate the data against `model`; raise ConfigError with one problem per error."""
         try:
-            return model.model_validate(self.data)
+            # Relative paths in a file are read from that file's folder.
+            return model.model_validate(self.data, context={"directory": self.path.parent})
         except ValidationError as error:
             raise ConfigError(self._problems(error, model)) from None
 

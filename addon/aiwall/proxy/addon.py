@@ -14,6 +14,9 @@ Cases it handles:
   answered here, so no connection to the vendor is opened (connection_strategy=lazy).
 - The acknowledgement path: answered by the proxy itself, never forwarded.
 - Any exception inside aiwall: an error page for the request and an error event.
+- Who sent it: proxy/identify.py runs first in each hook (Negotiate 407, trusted child
+  proxies); directory groups are read in the background (identity/directory.py), never while
+  a request waits.
 """
 
 import asyncio
@@ -39,9 +42,19 @@ from aiwall.core.diff import diff_registries, diff_rules
 from aiwall.core.registry import default_policies_dir
 from aiwall.core.rules import Action, Intercept, RulesFile
 from aiwall.core.yamlsource import ConfigError
+from aiwall.identity.directory import GroupCache, RefreshResult
 from aiwall.pages import answers as pages
 from aiwall.proxy import tunnels
-from aiwall.proxy.enforce import AckForm, Enforcer, Outcome, Seen, Step
+from aiwall.proxy.answer import (
+    ANSWERED,
+    answer,
+    answer_without_reading,
+    large_body,
+    seen,
+    stream_body,
+    worth_streaming,
+)
+from aiwall.proxy.enforce import AckForm, Enforcer, Step
 from aiwall.proxy.flows import (
     BodyHeaders,
     Client,
@@ -53,20 +66,23 @@ from aiwall.proxy.flows import (
     request_names,
     request_path,
 )
+from aiwall.proxy.identify import Identify
 from aiwall.proxy.lastgood import LastGood
+from aiwall.proxy.options import add_options, signer_from
+from aiwall.proxy.record import Recorder
 from aiwall.proxy.reload import ConfigFiles
-from aiwall.telemetry.events import EventLog, RequestContext
-from aiwall.telemetry.limits import RefusalLimiter
+from aiwall.proxy.sink import Sink
+from aiwall.telemetry.events import EventLog
 from aiwall.telemetry.metrics import Metrics
 
 logger = logging.getLogger("aiwall")
 
-_ANSWERED = "aiwall_answered"
 _PENDING_FORM = "aiwall_ack"
 _STREAM_ABOVE = 256 * 1024  # bytes
+_HELD_BODY = (
+    64 * 1024
+)  # a refused body up to this size is read and dropped; larger goes to the sink
 _STORE_PING_SECONDS = 5.0
-# (client ip, user, host, rule, status): identical refusals of one client
-RefusalKey = tuple[str | None, str | None, str | None, str | None, int | None]
 
 
 class AiWall:
@@ -87,74 +103,20 @@ class AiWall:
         # What serves while the files on disk are rejected (None: the files are in force).
         self._instead_of_files: str | None = None
         self._start_refused = False  # there was nothing to serve: the start was refused
-        # One client cannot flood the log with identical refusals (HTTP/2 rapid reset).
-        self.refusals: RefusalLimiter[RefusalKey] = RefusalLimiter()
+        self.record = Recorder(self.events)  # one client cannot flood the log with refusals
+        self.sink = Sink()  # answers refused uploads without holding their bodies
+        self.identify = Identify()
+        self.directory = GroupCache()
+        self._directory_changed = asyncio.Event()
 
     def load(self, loader: Loader) -> None:
-        loader.add_option("aiwall_rules", str, "rules.yaml", "The organisation's rules file.")
-        loader.add_option(
-            "aiwall_policies", str, "", "Folder of vendor records (empty: the shipped ones)."
-        )
-        loader.add_option("aiwall_log", str, "-", "Where the JSON event log goes: - or a file.")
-        loader.add_option(
-            "aiwall_log_max_bytes",
-            int,
-            0,
-            "Rotate the log file when it would grow past this many bytes (0: never).",
-        )
-        loader.add_option(
-            "aiwall_log_backups", int, 5, "How many rotated log files to keep (.1 is the newest)."
-        )
-        loader.add_option(
-            "aiwall_ack_store",
-            str,
-            "memory",
-            "Where acknowledgements of warnings are kept: memory, or redis://HOST:PORT/DB"
-            " shared by several instances (give them the same aiwall_secret).",
-        )
-        loader.add_option(
-            "aiwall_intercept",
-            str,
-            "",
-            "ai-only or all; empty: as the rules file's settings.intercept says.",
-        )
-        loader.add_option(
-            "aiwall_secret",
-            str,
-            "",
-            "File with the key that signs acknowledgement tokens (empty: a random key per start).",
-        )
-        loader.add_option(
-            "aiwall_metrics",
-            str,
-            "",
-            "HOST:PORT for /metrics, /healthz and /readyz (empty: off).",
-        )
-        loader.add_option(
-            "aiwall_state_dir",
-            str,
-            "",
-            "Folder where the last good configuration is kept: a start that finds broken files"
-            " serves it (empty: not kept, and such a start fails).",
-        )
-        loader.add_option(
-            "aiwall_reload_interval",
-            int,
-            2,
-            "Seconds between checks of the rules and policy files for changes (0: only SIGHUP).",
-        )
-        loader.add_option(
-            "aiwall_stream",
-            bool,
-            True,
-            "Stream the bodies of requests aiwall lets through, and of their responses, instead of"
-            " holding them (aiwall never reads them; streamed AI answers arrive as they are"
-            " written). Takes the place of stream_large_bodies, which breaks blocking uploads.",
-        )
+        self.identify.load(loader)
+        add_options(loader)
 
     def configure(self, updated: set[str]) -> None:
         if self._start_refused:
             return  # mitmproxy rolls the options of a refused start back: nothing to apply
+        self.identify.configure(updated)
         if {"aiwall_log", "aiwall_log_max_bytes", "aiwall_log_backups"} & updated:
             options = ctx.options
             try:
@@ -164,7 +126,7 @@ class AiWall:
             except ValueError as error:
                 raise exceptions.OptionsError(f"aiwall_log: {error}") from None
             self.events.close()
-            self.events = events
+            self.events = self.record.events = events
         if "aiwall_ack_store" in updated:
             try:
                 store = open_ack_store(ctx.options.aiwall_ack_store)
@@ -176,7 +138,11 @@ class AiWall:
                 f"aiwall_intercept: {ctx.options.aiwall_intercept!r} is not ai-only or all"
             )
         if "aiwall_secret" in updated:
-            self.signer = _signer(ctx.options.aiwall_secret)
+            self.signer = signer_from(ctx.options.aiwall_secret)
+        if "aiwall_refusal_events" in updated:
+            if ctx.options.aiwall_refusal_events < 0:
+                raise exceptions.OptionsError("aiwall_refusal_events: 0 or more")
+            self.record.refusals.limit = ctx.options.aiwall_refusal_events or 2**62
         if {"aiwall_rules", "aiwall_policies", "aiwall_state_dir"} & updated:
             policies, state = ctx.options.aiwall_policies, ctx.options.aiwall_state_dir
             self._files = ConfigFiles(
@@ -234,6 +200,8 @@ class AiWall:
             self._reject(problems)
             return
         previous, self.config = self.config, config
+        if self.directory.configure(config.rules):
+            self._directory_changed.set()  # read the directory now, not at the next interval
         assert self._files is not None
         self._in_force(None)
         before = previous.rules if previous is not None else rules_before
@@ -325,31 +293,42 @@ class AiWall:
             if ping := getattr(self.store, "ping", None):
                 await ping()
 
-    async def _summarise_refusals(self) -> None:
-        while True:
-            await asyncio.sleep(self.refusals.interval)
-            self.flush_refusals()
-
-    def flush_refusals(self) -> None:
-        """One event for each client whose identical refusals were counted, not written."""
-        for (ip, user, host, rule, status), count, seconds in self.refusals.expired():
-            self.events.decisions_suppressed(
-                client_ip=ip,
-                user=user,
-                host=host,
-                rule_id=rule,
-                status_code=status,
-                count=count,
-                seconds=seconds,
-            )
-
     def running(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks.add(loop.create_task(self._watch()))
         self._tasks.add(loop.create_task(self._ping_store()))
-        self._tasks.add(loop.create_task(self._summarise_refusals()))
+        self._tasks.add(loop.create_task(self.record.summarise()))
+        self._tasks.add(loop.create_task(self.sink.start()))
+        self._tasks.add(loop.create_task(self._read_directory()))
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
             loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+
+    async def _read_directory(self) -> None:
+        """Read the directory groups now and every `refresh`, in a worker thread."""
+        while True:
+            changed = self._directory_changed.is_set()
+            self._directory_changed.clear()
+            if self.directory.enabled:
+                was_up = self.directory.up
+                try:
+                    result = await asyncio.to_thread(self.directory.refresh)
+                except Exception as error:  # the reader outlives any one bad read
+                    result = RefreshResult(False, len(self.directory.sources), 0, repr(error))
+                    self.directory.up = False
+                self.metrics.directory_read(result.ok, self.directory.snapshot.read_at)
+                # Logged: the first read of a configuration, every failure, and the recovery.
+                if changed or not result.ok or not was_up:
+                    self.events.directory_read(
+                        ok=result.ok,
+                        groups=result.groups,
+                        users=result.users,
+                        error=result.error,
+                        seconds=result.seconds,
+                    )
+            settings = self.directory.settings
+            interval = settings.refresh.total_seconds() if settings else 3600.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._directory_changed.wait(), interval)
 
     def _on_sighup(self) -> None:
         self.events.reopen()  # after logrotate moved the file away
@@ -392,15 +371,16 @@ class AiWall:
         target = authority(flow.request.host, flow.request.port)
         self._connect_targets[flow.client_conn] = target
         try:
-            if not self._ignored([target]):
-                return  # looked into: each request inside is decided on its own
-            client = client_of(flow)
+            self.identify.http_connect(flow)
+            if flow.response or not self._ignored([target]):
+                return  # a 407, or looked into: each request inside is decided on its own
+            client = client_of(flow, self.directory.groups_of)
             names = connection_names(target, None)
             request = RequestInfo(names, "CONNECT", "/", client.user, client.ip)
             outcome = self._enforcer().tunnel(self._decide(request))
             if outcome.step is Step.REFUSE:  # what goes through is recorded in next_layer
                 flow.response = http.Response.make(403, b"Blocked by aiwall\n")
-                self._record(outcome, client, flow.request.method, "", "/", None)
+                self.record.outcome(outcome, client, flow.request.method, "", "/", None)
         except Exception as error:  # fail closed: an error refuses the tunnel
             self._fail(flow, error, "http_connect")
 
@@ -433,7 +413,7 @@ class AiWall:
             if outcome.step is Step.REFUSE:
                 nextlayer.layer = tunnels.Refused(context)
             sni = next((n.raw for n in names if n.seen_in == "sni"), None)
-            self._record(outcome, Client(None, ip), "CONNECT", "", "/", sni)
+            self.record.outcome(outcome, Client(None, ip), "CONNECT", "", "/", sni)
         except Exception as error:  # fail closed: a connection aiwall could not judge is refused
             nextlayer.layer = tunnels.Refused(context)
             self.events.internal_error(
@@ -466,13 +446,16 @@ class AiWall:
         if flow.response or flow.error or not flow.live:
             return
         try:
+            self.identify.requestheaders(flow)
+            if flow.response:  # 407: authenticate first
+                return
             await self._enforce(flow)
         except Exception as error:
             self._fail(flow, error, "requestheaders")
 
     async def request(self, flow: http.HTTPFlow) -> None:
         """The acknowledgement form's body has arrived: answer it here, never upstream."""
-        if flow.metadata.get(_ANSWERED):
+        if flow.metadata.get(ANSWERED):
             flow.request.data.content = b""  # a refused upload is not kept while the flow lives
             return
         pending = flow.metadata.get(_PENDING_FORM)
@@ -487,7 +470,7 @@ class AiWall:
         """Stream a long or open-ended answer from upstream: aiwall never reads response bodies."""
         response = flow.response
         if response and response.raw_content is None and ctx.options.aiwall_stream:
-            response.stream = _worth_streaming(response.headers.get("content-length"))
+            response.stream = worth_streaming(response.headers.get("content-length"))
 
     def tcp_start(self, flow: tcp.TCPFlow) -> None:
         """Raw TCP through a tunnel to a vendor cannot be shown a page: refuse it unless allowed."""
@@ -515,8 +498,8 @@ class AiWall:
     def done(self) -> None:
         for task in self._tasks:
             task.cancel()
-        self.refusals.interval = 0.0  # whatever was counted is summarised before the end
-        self.flush_refusals()
+        self.record.close()
+        self.sink.close()
         self._close_later(self.store)
         self.metrics.close()
         self.events.close()
@@ -534,9 +517,9 @@ class AiWall:
         path = request_path(flow)
         engine = self.config.engine
         if len(body.hosts) < 2 and not engine.concerns(names, path):
-            _stream_body(flow, body)
+            stream_body(flow, body)
             return  # not AI traffic: untouched, unlogged, and nothing more spent on it
-        client = client_of(flow)
+        client = client_of(flow, self.directory.groups_of)
         request = request_info(flow, names, path, client, body)
         start = time.perf_counter()
         decision = engine.decide(request)
@@ -547,17 +530,20 @@ class AiWall:
             )
         if decision.ai:
             self.metrics.decided(decision, time.perf_counter() - start)
-        outcome = await self._enforcer().outcome(decision, request, _seen(flow))
+        outcome = await self._enforcer().outcome(decision, request, seen(flow))
         if outcome.step is Step.READ_FORM:
             flow.metadata[_PENDING_FORM] = (decision, request, client)
             return
         if outcome.step is Step.FORWARD:
-            _stream_body(flow, body)
+            stream_body(flow, body)
             for header in outcome.headers:
                 flow.request.headers[header.name] = header.value  # replaces the client's copies
         elif outcome.page is not None:
-            _answer(flow, outcome.page)
-        self._record(
+            if large_body(request) and self.sink.ready:
+                answer_without_reading(flow, outcome.page, self.sink)
+            else:
+                answer(flow, outcome.page)
+        self.record.outcome(
             outcome, client, flow.request.method, flow.request.scheme, path, flow.client_conn.sni
         )
 
@@ -570,9 +556,9 @@ class AiWall:
             justification=form.get("justification", ""),
             origin=flow.request.headers.get("origin"),
         )
-        result = await self._enforcer().acknowledge(decision, request, _seen(flow), posted)
+        result = await self._enforcer().acknowledge(decision, request, seen(flow), posted)
         assert result.outcome.page is not None
-        _answer(flow, result.outcome.page)
+        answer(flow, result.outcome.page)
         warned = result.outcome.decision
         self.metrics.acknowledged(
             warned.vendor.id if warned.vendor else "-", result.refused is None
@@ -584,52 +570,21 @@ class AiWall:
             vendor=warned.ack_scope,
             product=warned.product_ref,
             rule_id=result.rule,
-            host=_seen(flow).host,
+            host=seen(flow).host,
             justification=result.justification,
             ttl_seconds=result.ttl_seconds,
             accepted=result.refused is None,
             reason=result.refused or "acknowledged",
         )
 
-    def _record(
-        self,
-        outcome: Outcome,
-        client: Client,
-        method: str,
-        scheme: str,
-        path: str,
-        sni: str | None,
-    ) -> None:
-        """One event for an outcome that is logged: what was enforced, as it was enforced."""
-        if not outcome.logged:
-            return
-        decision = outcome.decision
-        if not outcome.forwarded:
-            rule = decision.rule.id if decision.rule else None
-            ip = str(client.ip) if client.ip else None
-            if not self.refusals.admit((ip, client.user, decision.host, rule, outcome.status)):
-                return
-        context = RequestContext(
-            client_ip=str(client.ip) if client.ip else None,
-            user=client.user,
-            method=method,
-            scheme=scheme,
-            path=path,
-            sni=sni,
-            status_code=outcome.status,
-            acknowledged=outcome.acknowledged,
-            forwarded=outcome.forwarded,
-        )
-        self.events.decision(outcome.decision, context)
-
     def _fail(self, flow: http.HTTPFlow, error: Exception, where: str) -> None:
         """Fail closed: the request is answered with an error and never reaches the vendor."""
-        contact = self.config.rules.settings.contact if self.config else "your IT service desk"
+        settings = self.config.rules.settings if self.config else None
         try:
             html = pages.wants_html(flow.request.headers)
         except Exception:
             html = False
-        _answer(flow, pages.error_page(html=html, contact=contact))
+        answer(flow, pages.error_page(html=html, settings=settings))
         self.metrics.failed(where)
         ip = client_ip(flow.client_conn)
         self.events.internal_error(
@@ -645,45 +600,3 @@ def _say(headline: str, problems: list[str]) -> None:
     """A rejected configuration on stderr, whoever runs aiwall: every problem, one a line."""
     lines = [f"aiwall: ERROR: {headline}:", *(f"  {problem}" for problem in problems)]
     print("\n".join(lines), file=sys.stderr, flush=True)
-
-
-def _seen(flow: http.HTTPFlow) -> Seen:
-    request = flow.request
-    return Seen(request.scheme, request.host_header or request.host, request.url, request.headers)
-
-
-def _stream_body(flow: http.HTTPFlow, body: BodyHeaders) -> None:
-    """A large upload that goes upstream is sent on as it arrives (aiwall never reads it)."""
-    if ctx.options.aiwall_stream and _worth_streaming(body.content_length):
-        flow.request.stream = True
-
-
-def _worth_streaming(content_length: str | None) -> bool:
-    """A body of unknown length (server-sent events, chunked, HTTP/2 without a length) or a
-    large one. Small bodies are cheaper held whole: streaming costs mitmproxy more per message.
-    """
-    length = content_length
-    return length is None or not length.isdigit() or int(length) > _STREAM_ABOVE
-
-
-def _answer(flow: http.HTTPFlow, page: pages.Page) -> None:
-    """The proxy answers the request itself; it never goes upstream."""
-    headers = [(name.encode(), value.encode()) for name, value in page.headers]
-    flow.response = http.Response.make(page.status, page.body, headers)
-    flow.metadata[_ANSWERED] = True
-    # No "100 Continue": a client that waits for one need not send a body nobody will read.
-    flow.request.headers.pop("expect", None)
-
-
-def _signer(secret_file: str) -> TokenSigner:
-    if not secret_file:
-        return TokenSigner.with_random_secret()
-    try:
-        secret = Path(secret_file).read_bytes().strip()
-    except OSError as error:
-        raise exceptions.OptionsError(
-            f"aiwall_secret: cannot read {secret_file}: {error}"
-        ) from None
-    if len(secret) < 32:
-        raise exceptions.OptionsError(f"aiwall_secret: {secret_file} holds under 32 bytes")
-    return TokenSigner(secret)

@@ -1,11 +1,11 @@
 """The log: one JSON line per event, ECS field names, structlog.
 
 Each event is a structlog call whose event name (`decision`, `ack`, `config.loaded`,
-`config.rejected`, `policy.changed`, `error`) becomes ECS `event.action`. The processor chain
-adds the ECS envelope, makes every string safe (lone surrogates replaced, long strings cut)
-and renders JSON with `ensure_ascii`, so CR, LF, U+2028, escape codes and NUL can only appear
-escaped: whatever a client sends, an event is exactly one line. `events.schema.json` documents
-every field and the tests hold the two in step.
+`config.rejected`, `policy.changed`, `source.changed`, `error`) becomes ECS `event.action`.
+The processor chain adds the ECS envelope, makes every string safe (lone surrogates replaced,
+long strings cut) and renders JSON with `ensure_ascii`, so CR, LF, U+2028, escape codes and
+NUL can only appear escaped: whatever a client sends, an event is exactly one line.
+`events.schema.json` documents every field and the tests hold the two in step.
 
 Writing never raises: enforcement must not depend on the log. A destination that cannot be
 opened or written is reported once per streak of failures through the `aiwall` logger, and
@@ -81,8 +81,10 @@ _KINDS = {
     "config.loaded": _Kind(("configuration",), "aiwall.config", "change", "change"),
     "config.rejected": _Kind(("configuration",), "aiwall.config", "change", "change"),
     "policy.changed": _Kind(("configuration",), "aiwall.config", "change", "change"),
+    "source.changed": _Kind(("configuration",), "aiwall.source", "change", "change"),
     "error": _Kind(("web",), "aiwall.error", "error", "error"),
     "decisions.suppressed": _Kind(("network", "web"), "aiwall.decision", "denied", "denied"),
+    "directory.read": _Kind(("iam",), "aiwall.directory", "group", "error"),
 }
 
 
@@ -195,11 +197,14 @@ class EventLog:
     ) -> None:
         """One event per acknowledgement attempt, recorded or refused (forged, expired...)."""
         verdict = "accepted" if accepted else "refused"
+        identified_by = _IDENTIFIED_BY.get(identity.partition(":")[0], "nobody")
+        shared = " (known by address only: it counts for everyone there)"
         self._emit(
             logging.INFO if accepted else logging.WARNING,
             "ack",
             accepted,
-            message=f"ack {verdict}: {identity} for {vendor} by rule {rule_id}: {reason}",
+            message=f"ack {verdict}: {identity} for {vendor} by rule {rule_id}: {reason}"
+            + (shared if accepted and identified_by == "address" else ""),
             source=_present(ip=client_ip),
             user=_present(name=user),
             url={"domain": host},
@@ -207,6 +212,7 @@ class EventLog:
             aiwall={
                 "ack": {
                     "identity": identity,
+                    "identified_by": identified_by,
                     "vendor": vendor,
                     **_present(product=product),
                     "rule": rule_id,
@@ -275,6 +281,35 @@ class EventLog:
             aiwall={"policy": {"changes": changes}},
         )
 
+    def source_changed(
+        self,
+        *,
+        vendor: str,
+        url: str,
+        title: str,
+        facts: list[str],
+        verified: str,
+        diff: list[str],
+    ) -> None:
+        """A page a record cites changed in substance (`aiwall sources check`)."""
+        covered = f" ({', '.join(facts)})" if facts else ""
+        self._emit(
+            logging.WARNING,
+            "source.changed",
+            True,
+            message=f"source changed: {vendor}: {url}{covered}",
+            aiwall={
+                "source": {
+                    "vendor": vendor,
+                    "url": url,
+                    "title": title,
+                    "facts": facts,
+                    "verified": verified,
+                    "diff": diff,
+                }
+            },
+        )
+
     def internal_error(
         self, *, error: str, where: str, host: str | None, client_ip: str | None
     ) -> None:
@@ -315,8 +350,37 @@ class EventLog:
             aiwall={"suppressed": {"count": count, "seconds": math.ceil(seconds)}},
         )
 
+    def directory_read(
+        self, *, ok: bool, groups: int, users: int, error: str | None, seconds: float
+    ) -> None:
+        """A read of the directory groups: the first of a configuration, a failure (the last
+        membership read keeps serving), or the first success after failures."""
+        if ok:
+            message = f"directory read: {users} users in {groups} groups"
+        else:
+            message = f"directory unreachable, keeping the last membership read: {error}"
+        self._emit(
+            logging.INFO if ok else logging.WARNING,
+            "directory.read",
+            ok,
+            message=message,
+            **_present(error=None if ok else {"message": error or "unknown"}),
+            aiwall={
+                "directory": {
+                    "groups": groups,
+                    "users": users,
+                    "milliseconds": round(seconds * 1000),
+                    "stale": not ok,
+                }
+            },
+        )
+
     def _emit(self, level: int, name: str, success: bool, **fields: Any) -> None:
         self._log.log(level, name, outcome="success" if success else "failure", **fields)
+
+
+# How an acknowledgement's identity was established: `user:`, `ip:` or neither.
+_IDENTIFIED_BY = {"user": "user", "ip": "address"}
 
 
 def _decision_message(decision: Decision, request: RequestContext) -> str:
