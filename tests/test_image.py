@@ -201,7 +201,7 @@ def test_the_image_holds_no_key_and_no_rules_but_the_example(rootfs: Path) -> No
 # this image, by hand. Mounts the volume, a /tmp, /proc and a minimal /dev over the read-only
 # image, brings loopback up, then becomes the image's user and runs its entry point.
 IN_CHROOT = """
-import json, os, subprocess, sys
+import ctypes, json, os, signal, subprocess, sys
 spec = json.loads(sys.argv[1])
 root = spec["root"]
 def mount(*arguments):
@@ -220,6 +220,9 @@ uid, _, gid = spec["user"].partition(":")
 os.setgroups([])
 os.setgid(int(gid))
 os.setuid(int(uid))
+# A change of user clears the parent-death signal that unshare --kill-child set: set it again,
+# so that the proxy cannot outlive unshare.
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 env = dict(item.split("=", 1) for item in spec["env"])
 os.execvpe(spec["argv"][0], spec["argv"], env)
 """
@@ -291,6 +294,7 @@ def _run_in_chroot(image: BuiltImage, rootfs: Path, volume: Path, logs: Path) ->
         command = _chroot_command(image, rootfs, volume, _entry_point(image))
         process = subprocess.Popen(command, stdout=out, stderr=err)
     children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    pid = 0
     try:
         _wait_for(lambda: children.read_text().strip() != "", "before it started", process, stderr)
         pid = int(children.read_text().split()[0])
@@ -299,6 +303,8 @@ def _run_in_chroot(image: BuiltImage, rootfs: Path, volume: Path, logs: Path) ->
         process.wait(timeout=30)
     finally:
         if process.poll() is None:
+            if pid:
+                os.kill(pid, signal.SIGKILL)
             process.kill()
             process.wait()
 
