@@ -404,7 +404,9 @@ def test_the_entry_point_blocks_deepseek_with_the_ca_it_created(
         )  # fmt: skip
         assert done.stdout == "403", done.stderr + running.stderr.read_text()
         assert re.search(r"^cache-control: no-store", headers.read_text(), re.I | re.M)
-        assert "<title>DeepSeek is blocked by company policy</title>" in body.read_text()
+        assert "<title>DeepSeek consumer app / web is blocked by company policy</title>" in (
+            body.read_text()
+        )
     events = validate_event_lines(running.stdout.read_text().splitlines())
     decisions = [e for e in events if e["event"]["action"] == "decision"]
     assert len(decisions) == 1, decisions
