@@ -99,3 +99,30 @@ def test_an_unwritable_state_directory_raises_oserror(
     blocker.write_text("a file where the folder should be")
     with pytest.raises(OSError):
         LastGood(blocker).save(load_config(rules, policies, today=lambda: TODAY), policies)
+
+
+def test_the_records_in_force_and_their_review_marks_are_kept(
+    tmp_path: Path, files: tuple[Path, Path]
+) -> None:
+    """Where the organisation's own record replaces a shipped one, the one in force is kept;
+    so are the facts under review."""
+    rules, policies = files
+    registry = tmp_path / "registry"
+    (registry / "local").mkdir(parents=True)
+    for record in policies.glob("*.yaml"):
+        shutil.copy(record, registry / "local" / record.name)
+    euapi = registry / "local" / "euapi.yaml"
+    euapi.write_text(euapi.read_text().replace("confidence: high", "confidence: low", 1))
+    (registry / "_review.yaml").write_text(
+        "euapi:\n  - {url: https://euapi.test/terms, source: Terms, changed: 2026-11-01}\n"
+    )
+    config = load_config(rules, registry, today=lambda: TODAY)
+    assert config.registry.vendors["euapi"].under_review
+    kept = LastGood(tmp_path / "state")
+    kept.save(config, registry)
+    loaded = kept.load()
+    assert loaded is not None
+    again = loaded[0].registry.vendors
+    assert again["euapi"].confidence == "low"
+    assert again["euapi"].under_review == config.registry.vendors["euapi"].under_review
+    assert again.keys() == config.registry.vendors.keys()

@@ -59,6 +59,7 @@ class Registry:
     # Shipped (or bundled) records that the organisation's own records replace, by vendor id.
     shipped: dict[str, tuple[VendorRecord, YamlDocument]] = field(default_factory=dict)
     local: set[str] = field(default_factory=set)  # vendor ids whose record is the organisation's
+    reviews: YamlDocument | None = None  # the review marks read with the records, if any
 
     def resolve(self, host: str, path: str = "/") -> Resolution | None:
         return self.index.resolve(host, path)
@@ -195,6 +196,7 @@ def _mark_under_review(registry: Registry, path: Path, problems: list[Problem]) 
     except ConfigError as error:
         problems.extend(error.problems)
         return
+    registry.reviews = document
     for vendor_id, marks in reviews.items():
         record = registry.vendors.get(vendor_id)
         if record is None:

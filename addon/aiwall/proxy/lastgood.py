@@ -1,8 +1,9 @@
 """The last good configuration, kept on disk: a restart that finds broken files serves it.
 
 Every accepted configuration is written to the state directory exactly as it was read (the
-rules file and every vendor record), as a new generation; a small `current` file, replaced
-atomically, names the generation in force, so a crash while writing leaves the previous one.
+rules file, every vendor record in force and the review marks), as a new generation; a small
+`current` file, replaced atomically, names the generation in force, so a crash while writing
+leaves the previous one.
 
     <state dir>/current                   {"generation": "...", "saved": ..., ...}
     <state dir>/<generation>/rules.yaml
@@ -47,7 +48,10 @@ class LastGood:
     def save(self, config: Config, policies: Path) -> Saved:
         """Keep the files of an accepted configuration; raises OSError when it cannot."""
         files = {RULES: config.rules_document.text}
-        for document in config.registry.documents.values():
+        # The records in force (the organisation's own where they replace the shipped ones)
+        # and the review marks read with them, as one plain folder of records.
+        registry = config.registry
+        for document in [*registry.documents.values(), *filter(None, [registry.reviews])]:
             files[f"{POLICIES}/{document.path.name}"] = document.text
         digest = _digest(files)
         if (saved := self.saved()) is not None and saved.digest == digest:
