@@ -375,6 +375,26 @@ def test_a_product_all_of_whose_hosts_a_tenant_binds_is_dead_and_says_why(
     assert "(reached nowhere now)" in found["tenants.usbot"]
 
 
+def test_a_product_reached_only_by_regional_names_is_reached(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    for record in TEST_POLICIES.glob("*.yaml"):
+        text = record.read_text().replace(
+            "hosts: [api.usbot.test]", 'hosts: ["{region}-api.usbot.test"]'
+        )
+        (policies / record.name).write_text(text)
+    analysis = analysis_of(
+        tmp_path,
+        """
+        rules:
+          - {id: usbot-api, description: Regional API., match: {product: usbot/api}, action: log}
+        """,
+        policies,
+    )
+    assert findings(analysis) == {}
+    assert analysis.rules[0].decides == {"usbot/api"}
+
+
 @pytest.mark.parametrize(
     ("alternative", "rules_after", "reported"),
     [

@@ -27,7 +27,7 @@ from functools import cache, cached_property
 from aiwall.core.config import Config
 from aiwall.core.decision import RequestInfo
 from aiwall.core.engine import CompiledRule, Engine, Subject, users_known
-from aiwall.core.hostindex import HostEntry
+from aiwall.core.hostindex import REGION, HostEntry
 from aiwall.core.hosts import InvalidHost, normalise_host
 from aiwall.core.policy import UNKNOWN, Product, Training, VendorRecord, host_text
 from aiwall.core.rules import HTTP_METHODS, Action, IPAddress, Mode, Rule, RulesFile
@@ -627,7 +627,9 @@ def _destinations(engine: Engine, rules: RulesFile) -> Iterator[Destination]:
     entries = list(_host_entries(engine, rules))
     by_host: dict[str, set[str]] = {}
     for entry in entries:
-        by_host.setdefault(entry.host, set()).add(entry.path_prefix)
+        # A `{region}` pattern stands for every regional name: one example name stands for it.
+        host = entry.host.replace(REGION, "region0")
+        by_host.setdefault(host, set()).add(entry.path_prefix)
     globs = sorted({glob for rule in rules.rules for glob in rule.match.path})
     for host in sorted(by_host):
         prefixes = {
