@@ -49,4 +49,9 @@ def test_a_built_wheel_carries_every_vendor_record(tmp_path: Path) -> None:
         assert f"aiwall/policies/{record.name}" in names
     assert "aiwall/rules.example.yaml" in names
     assert "aiwall/telemetry/events.schema.json" in names
+    analysis = ROOT / "addon" / "aiwall" / "analysis"
+    shipped = [*analysis.glob("templates/*.html"), *analysis.glob("static/*.css")]
+    assert len(shipped) >= 6  # the report and discover pages, their pieces, the style sheet
+    for path in shipped:
+        assert f"aiwall/analysis/{path.parent.name}/{path.name}" in names
     assert "mitmproxy_addon.py" not in names

@@ -21,18 +21,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiwall.analysis.render import Series, escape, hbars, table, text_table, time_bars
-from aiwall.analysis.report import Report, build, parse_when, render_text
+from aiwall.analysis.report import build, document
 from aiwall.analysis.report_html import render_html
+from aiwall.analysis.report_text import render_text
+from aiwall.analysis.tally import Tally
+from aiwall.analysis.text import text_table
+from aiwall.analysis.times import parse_when
 from aiwall.cli.main import main
 from aiwall.core.config import Config, load_config
 from aiwall.core.decision import HostName, RequestInfo
-from aiwall.telemetry import events as events_module
 from aiwall.telemetry.events import EventLog, RequestContext
 
 from .conftest import FIXTURES, ROOT, TODAY
+from .eventcheck import fact_change
 
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "test-output" / "report"
 DAYS = 6
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -112,14 +114,14 @@ TRAFFIC = [
 ]
 
 
-class Clock(datetime):
-    """What EventLog's envelope asks for the time."""
+class Clock:
+    """The time EventLog writes: moved by the test."""
 
     current = START
 
     @classmethod
-    def now(cls, tz: Any = None) -> "Clock":  # type: ignore[override]
-        return cls.current  # type: ignore[return-value]
+    def time(cls) -> float:
+        return cls.current.timestamp()
 
 
 def tick(minutes: float = 1) -> None:
@@ -137,14 +139,10 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
 def log(tmp_path_factory: pytest.TempPathFactory, config: Config) -> Path:
     """The six days' log; see the module docstring."""
     path = tmp_path_factory.mktemp("log") / "events.log"
-    monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setattr(events_module, "datetime", Clock)
     Clock.current = START - timedelta(minutes=5)
-    events = EventLog(str(path))
+    events = EventLog(str(path), clock=Clock.time)
     try:
-        events.config_loaded(
-            rules="rules.yaml", policies="policies", vendors=3, rules_count=8, warnings=[]
-        )
+        events.config_loaded(config, rules="rules.yaml", policies="policies")
         for day in range(DAYS):
             Clock.current = START + timedelta(days=day)
             for user, ip, host, acknowledged, count in TRAFFIC:
@@ -183,13 +181,12 @@ def log(tmp_path_factory: pytest.TempPathFactory, config: Config) -> Path:
             )
             tick()
             if day == 3:
-                events.policy_changed(changes=["usbot/personal: training: default → never"])
+                events.policy_changed([fact_change("never", product="usbot/personal")])
                 events.internal_error(
                     error="KeyError('x')", where="requestheaders", host="usbot.test", client_ip=None
                 )
     finally:
         events.close()
-        monkeypatch.undo()
     lines = path.read_text(encoding="ascii").splitlines()
     # Another layout (sorted keys, spaces) for every seventh line: counted all the same.
     lines = [
@@ -198,6 +195,7 @@ def log(tmp_path_factory: pytest.TempPathFactory, config: Config) -> Path:
     ]
     unknown = json.loads(lines[0])
     unknown["event"]["action"] = "telemetry.sample"
+    unknown["event"]["id"] = "zzzzzzzz-1"  # an event of its own
     middle = len(lines) // 2
     torn = lines[5][: len(lines[5]) // 2]
     lines[middle:middle] = [
@@ -228,6 +226,7 @@ def decide(
             sni=host,
             status_code=403 if stopped else None,
             acknowledged=acknowledged,
+            forwarded=not stopped,
         ),
     )
 
@@ -279,13 +278,19 @@ def test_decisions_by_action(doc: dict[str, Any]) -> None:
 
 def test_vendors_and_products(doc: dict[str, Any]) -> None:
     def product(name: str | None, **counts: int) -> dict[str, Any]:
-        return {"product": name, "total": sum(counts.values()), "actions": acts(**counts)}
+        return {
+            "product": name,
+            "total": sum(counts.values()),
+            "actions": acts(**counts),
+            "recorded": 0,
+        }
 
     assert doc["vendors"] == [
         {
             "vendor": "cnchat",
             "total": 126,
             "actions": acts(block=90, log=36),
+            "recorded": 0,
             "products": [
                 product("cnchat/api", block=30, log=36),
                 product("cnchat/consumer", block=60),
@@ -295,6 +300,7 @@ def test_vendors_and_products(doc: dict[str, Any]) -> None:
             "vendor": "usbot",
             "total": 42,
             "actions": acts(warn=30, log=6, allow=6),
+            "recorded": 0,
             "products": [
                 product("usbot/personal", warn=30),
                 product("usbot/api", log=6),
@@ -305,18 +311,21 @@ def test_vendors_and_products(doc: dict[str, Any]) -> None:
             "vendor": "euapi",
             "total": 36,
             "actions": acts(log=36),
+            "recorded": 0,
             "products": [product("euapi/api", log=36)],
         },
         {
             "vendor": "host:llm.corp.test",
             "total": 6,
             "actions": acts(log=6),
+            "recorded": 0,
             "products": [product(None, log=6)],
         },
         {
             "vendor": "(invalid host name)",
             "total": 1,
             "actions": acts(block=1),
+            "recorded": 0,
             "products": [product(None, block=1)],
         },
     ]  # fmt: skip
@@ -460,6 +469,8 @@ def test_the_fast_path_counts_what_json_loads_counts(tmp_path: Path, log: Path) 
     fast, slow = build([str(log)]), build([str(other)])
     for part in (fast, slow):
         part["report"]["files"] = []
+        for change in part["changes"]:
+            change["file"] = change["file"].rpartition(":")[2]  # the line, not the file
         part["lines"]["malformed_examples"] = [
             e.split(":", 2)[2] for e in part["lines"]["malformed_examples"]
         ]
@@ -468,8 +479,9 @@ def test_the_fast_path_counts_what_json_loads_counts(tmp_path: Path, log: Path) 
 
 def test_stable_keys_and_order(doc: dict[str, Any]) -> None:
     assert list(doc) == [
-        "report", "lines", "decisions", "timeline", "vendors", "rules", "users", "groups",
-        "acknowledgements", "shadow", "stale",
+        "report", "lines", "decisions", "recorded", "timeline", "vendors", "rules", "users",
+        "groups", "usage", "usage_rows", "daily", "facts", "acknowledgements", "shadow", "stale",
+        "changes",
     ]  # fmt: skip
     assert list(doc["report"]) == [
         "version",
@@ -478,6 +490,8 @@ def test_stable_keys_and_order(doc: dict[str, Any]) -> None:
         "until",
         "first_event",
         "last_event",
+        "filters",
+        "session",
     ]
     assert list(doc["decisions"]["actions"]) == ["block", "warn", "log", "allow"]
 
@@ -571,10 +585,10 @@ def test_garbage_never_stops_the_report(tmp_path: Path) -> None:
         b'{"event":{"action":"decision"},"@timestamp":"2026-11-23T09:00:00Z","aiwall":'
         b'{"action":"explode"}}\n'
     )
-    report = Report()
+    tally = Tally()
     with junk.open("rb") as lines:
-        report.feed(lines, "junk.log")
-    doc = report.document()
+        tally.feed(lines, "junk.log")
+    doc = document(tally)
     assert doc["lines"]["read"] == 7
     assert doc["lines"]["malformed"] == 6  # the blank line is nothing
     assert doc["decisions"]["total"] == 0
@@ -603,10 +617,10 @@ def test_text_report_has_the_key_lines(capsys: pytest.CaptureFixture[str], log: 
         "Decisions: 211   block 91   warn 30 (12 continued after acknowledging)   log 84   allow 6"
     ) in text
     assert re.search(r"^  2026-11-24 +35 +15 +5 +14 +1  █+[▏▎▍▌▋▊▉]?$", text, re.M)
-    assert re.search(r"^  cnchat +cnchat/api +66 +30 +0 +36 +0$", text, re.M)
-    assert re.search(r"^  block-cn +No data to China\. +90 +90 +0 +0 +0$", text, re.M)
-    assert re.search(r"^  \(default action\) +6 +0 +0 +6 +0$", text, re.M)
-    assert re.search(r"^  10\.0\.0\.9 +36 +0 +0 +36 +0$", text, re.M)
+    assert re.search(r"^  cnchat +cnchat/api +66 +30 +0 +36 +0 +0$", text, re.M)
+    assert re.search(r"^  block-cn +No data to China\. +90 +90 +0 +0 +0 +0$", text, re.M)
+    assert re.search(r"^  \(default action\) +6 +0 +0 +6 +0 +0$", text, re.M)
+    assert re.search(r"^  10\.0\.0\.9 +36 +0 +0 +36 +0 +0$", text, re.M)
     assert "Acknowledgements: 12 (6 accepted, 6 refused)" in text
     assert f"refused: {EXPIRED}" in text
     assert SCRIPT in text
@@ -642,51 +656,27 @@ def test_html_is_self_contained_and_escaped(doc: dict[str, Any]) -> None:
     assert re.search(
         r"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none';", html
     )
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
-    assert "Personal accounts train &lt;unless&gt; you &quot;opt out&quot;." in html  # fmt: skip
-
-
-def test_render_pieces_escape_everything() -> None:
-    hostile = '<b onclick="x">&'
-    assert escape(hostile) == "&lt;b onclick=&quot;x&quot;&gt;&amp;"
-    assert "<b" not in table([hostile], [[hostile]])
-    series = [Series("a", hostile, "bad")]
-    assert "<b" not in time_bars([(hostile, {"a": 1})], series, name=hostile, label=hostile)
-    assert "<b" not in hbars([(hostile, {"a": 1})], series, name=hostile, label=hostile)
-    with pytest.raises(ValueError, match="tone"):
-        Series("a", "a", "purple")
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+    assert "Personal accounts train &lt;unless&gt; you &#34;opt out&#34;." in html
 
 
 @pytest.fixture(scope="module")
-def html_page(tmp_path_factory: pytest.TempPathFactory, log: Path) -> Iterator["Seen"]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"needs {CHROMIUM}")
+def html_page(
+    tmp_path_factory: pytest.TempPathFactory, log: Path, browser: Any
+) -> Iterator["Seen"]:
     out = tmp_path_factory.mktemp("html") / "report.html"
     assert main(["report", str(log), "--format", "html", "--output", str(out)]) == 0
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            timeout=30_000,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            seen = Seen(page)
-            page.on("console", lambda m: seen.console.append(m.text))
-            page.on("dialog", lambda d: (seen.dialogs.append(d.message), d.dismiss()))
-            page.on("request", lambda r: seen.requests.append(r.url))
-            page.goto(out.as_uri(), wait_until="load", timeout=15_000)
-            yield seen
-        finally:
-            browser.close()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        seen = Seen(page)
+        page.on("console", lambda m: seen.console.append(m.text))
+        page.on("dialog", lambda d: (seen.dialogs.append(d.message), d.dismiss()))
+        page.on("request", lambda r: seen.requests.append(r.url))
+        page.goto(out.as_uri(), wait_until="load", timeout=15_000)
+        yield seen
+    finally:
+        context.close()
 
 
 @dataclass
@@ -711,6 +701,7 @@ def test_html_shows_the_totals(html_page: "Seen") -> None:
         "warned": "30",
         "logged": "84",
         "allowed": "6",
+        "recorded use": "0",
         "acknowledgements": "12",
         "on stale records": "42",
     }
@@ -763,7 +754,8 @@ def test_html_shows_justifications_as_text_and_runs_nothing(html_page: "Seen") -
     assert not [m for m in html_page.console if "Content Security Policy" in m]
     rows = section.locator("tbody tr")
     assert rows.count() == 12
-    assert "refused: the token has expired" in rows.first.inner_text()  # newest first
+    newest = rows.first.inner_text()  # newest first
+    assert "refused" in newest and "the token has expired" in newest
 
 
 def test_html_tables_for_shadow_and_stale(html_page: "Seen") -> None:

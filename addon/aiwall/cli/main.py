@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aiwall.analysis.discover import add_arguments as add_discover_arguments
-from aiwall.analysis.discover import run as run_discover
-from aiwall.analysis.report import add_arguments as add_report_arguments
-from aiwall.analysis.report import run as run_report
 from aiwall.analysis.resolve import resolve_lines
+from aiwall.cli.discover import add_arguments as add_discover_arguments
+from aiwall.cli.discover import run as run_discover
 from aiwall.cli.pac import pac_for, proxy_argument
+from aiwall.cli.report import add_arguments as add_report_arguments
+from aiwall.cli.report import run as run_report
 from aiwall.core.card import card_for, render_text
 from aiwall.core.config import Config, load_config
 from aiwall.core.decision import Decision, RequestInfo

@@ -199,6 +199,10 @@ class Rule(Strict):
     alternative: Alternative | None = None
     require_justification: bool = False
     ack_ttl: Duration | None = None
+    record: bool = Field(
+        default=False,
+        description="allow only: record the allowed use as per-session counts (session events)",
+    )
 
     @model_validator(mode="after")
     def _warn_options_need_warn(self) -> "Rule":
@@ -206,6 +210,8 @@ class Rule(Strict):
             for option in ("require_justification", "ack_ttl"):
                 if getattr(self, option):
                     raise ValueError(f"{option} only applies to action warn")
+        if self.record and self.action is not Action.ALLOW:
+            raise ValueError("record only applies to action allow (the others are logged)")
         return self
 
 

@@ -34,7 +34,6 @@ from aiwall.ack.store import AckStore, MemoryAckStore, open_ack_store
 from aiwall.ack.tokens import TokenSigner
 from aiwall.core.config import Config
 from aiwall.core.decision import Decision, RequestInfo
-from aiwall.core.diff import diff_registries
 from aiwall.core.registry import default_policies_dir
 from aiwall.core.rules import Action, Intercept
 from aiwall.pages import answers as pages
@@ -215,16 +214,11 @@ class AiWall:
         previous, self.config = self.config, config
         assert self._files is not None
         self.events.config_loaded(
+            config,
             rules=str(self._files.rules),
             policies=str(self._files.policies),
-            vendors=len(config.registry.vendors),
-            rules_count=len(config.rules.rules),
-            warnings=[str(w) for w in config.warnings],
+            previous=previous,
         )
-        if previous is not None and (
-            changes := diff_registries(previous.registry, config.registry)
-        ):
-            self.events.policy_changed(changes=changes)
 
     async def _reload(self) -> None:
         """Validate off the event loop, then swap between requests."""
@@ -439,7 +433,13 @@ class AiWall:
         elif outcome.page is not None:
             _answer(flow, outcome.page)
         self._record(
-            outcome, client, flow.request.method, flow.request.scheme, path, flow.client_conn.sni
+            outcome,
+            client,
+            flow.request.method,
+            flow.request.scheme,
+            path,
+            flow.client_conn.sni,
+            request.body_size,
         )
 
     async def _acknowledge(
@@ -480,9 +480,11 @@ class AiWall:
         scheme: str,
         path: str,
         sni: str | None,
+        body: int | None = None,
     ) -> None:
         """One event for an outcome that is logged: what was enforced, as it was enforced."""
         if not outcome.logged:
+            self.events.allowed(outcome.decision, user=client.user, client_ip=client.ip, body=body)
             return
         context = RequestContext(
             client_ip=str(client.ip) if client.ip else None,
