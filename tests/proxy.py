@@ -6,7 +6,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,19 +16,10 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from .mitm import REDIRECT, free_port, mitmdump_command
 from .upstream import Upstream
 
-ROOT = Path(__file__).resolve().parent.parent
-MITMDUMP = Path(sys.executable).parent / "mitmdump"
-SHIM = ROOT / "addon" / "mitmproxy_addon.py"
-REDIRECT = Path(__file__).parent / "redirect_upstream.py"
 START_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -100,34 +90,15 @@ def running_proxy(
     port = free_port()
     events = folder / "events.jsonl"
     stderr_path = folder / "mitmdump.log"
-    command = [
-        str(MITMDUMP),
-        "-q",
-        "--listen-host",
-        "127.0.0.1",
-        "--listen-port",
-        str(port),
-        "-s",
-        str(SHIM),
-        "-s",
-        str(REDIRECT),
-        "--set",
-        f"confdir={folder / 'confdir'}",
-        "--set",
-        "ssl_insecure=true",
-        "--set",
-        "connection_strategy=lazy",
-        "--set",
-        f"aiwall_rules={rules}",
-        "--set",
-        f"aiwall_log={events}",
-    ]
-    if policies:
-        command += ["--set", f"aiwall_policies={policies}"]
-    for script in scripts:
-        command += ["-s", str(script)]
-    for option in options:
-        command += ["--set", option]
+    command = mitmdump_command(
+        port,
+        folder / "confdir",
+        rules=rules,
+        policies=policies,
+        events=events,
+        scripts=[REDIRECT, *scripts],
+        options=options,
+    )
     env = dict(
         os.environ,
         AIWALL_TEST_TLS_PORT=str(upstream.tls_port),
