@@ -81,3 +81,25 @@ def connect(endpoint: str) -> Iterator[Any]:
             for context in browser.contexts[1:]:  # the first is the browser's own
                 context.close()
             browser.close()  # disconnects; the shared browser goes on
+
+
+DESKTOP = {"width": 1280, "height": 900}
+# Tables wider than their section: each table's right edge against its section's content box.
+OVERFLOWING = """() => [...document.querySelectorAll("section table")].filter(table => {
+  const section = table.closest("section");
+  const style = getComputedStyle(section);
+  const right = section.getBoundingClientRect().right - parseFloat(style.paddingRight);
+  return table.getBoundingClientRect().right > right + 0.5
+    || table.scrollWidth > table.parentElement.clientWidth + 0.5;
+}).map(table => table.closest("section").querySelector("h2").textContent)"""
+
+
+def overflowing(browser: Any, page_file: Path) -> list[str]:
+    """The sections whose table is wider than the section, at 1280 px."""
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        page = context.new_page()
+        page.goto(page_file.as_uri(), wait_until="load", timeout=15_000)
+        return list(page.evaluate(OVERFLOWING))
+    finally:
+        context.close()

@@ -22,6 +22,7 @@ from aiwall.analysis.logformats import FORMATS, Request, Tally, detect
 from aiwall.cli.main import main
 from aiwall.core.config import Config
 
+from .chromium import OVERFLOWING, overflowing
 from .conftest import FIXTURES, ROOT
 
 LOGS = FIXTURES / "logs"
@@ -755,7 +756,23 @@ def test_html_report_in_chromium(browser: Any, test_config: Config, tmp_path: Pa
     assert vendors_chart.locator(".mark").count() == 5
     assert page.locator("img").count() == 0
     assert page.locator("main b").count() == 0
+    assert page.evaluate(OVERFLOWING) == []  # every table fits a 1280 px desktop
     assert "<img src=x onerror=alert(1)> <b>bold</b> x" in body
+
+
+def test_wide_product_rows_fit_a_desktop(browser: Any, test_config: Config, tmp_path: Path) -> None:
+    report = discover(test_config, LOGS / "squid-access.log")
+    for vendor in report["vendors"]:
+        for product in vendor["products"]:
+            product["verdict"] = "Trains on what you type unless you opt out " * 4
+            product["residency"] = ["CN", "US", "EU", "DE", "FR", "GB", "JP", "SG"]
+            product["retention"] = "open-ended"
+            product["name"] = "A product with a name that goes on and on " * 2
+            for host in product["hosts"]:
+                host["host"] = "a-very-long-host-name-" * 6 + "example.com"
+    page_file = tmp_path / "wide.html"
+    page_file.write_text(render_html(report), encoding="utf-8")
+    assert overflowing(browser, page_file) == []
 
 
 def test_text_output_has_the_tables_and_notes(test_config: Config) -> None:
