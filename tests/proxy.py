@@ -66,6 +66,16 @@ class Proxy:
                 return events
             time.sleep(0.02)
 
+    def wait_for(self, since: int, action: str, timeout: float = 15) -> dict[str, Any]:
+        """The first event of this kind written after the first `since` events."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in self.events()[since:]:
+                if event["event"]["action"] == action:
+                    return event
+            time.sleep(0.1)
+        raise AssertionError(f"no {action} event within {timeout} s")
+
     def curl(self, url: str, *args: str, proxy_user: str | None = None) -> tuple[int, str]:
         """Run curl through the proxy; return the status code and body."""
         command = ["curl", "-sS", "--max-time", "10", "-x", self.url, "--cacert", str(self.ca)]
