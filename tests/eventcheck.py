@@ -67,13 +67,13 @@ def context(**fields: Any) -> RequestContext:
     return RequestContext(**(defaults | fields))
 
 
-ENVELOPE = ("@timestamp", "event", "message", "ecs", "observer", "log")
+HEAD, TAIL = ("@timestamp", "event"), ("message", "ecs", "observer", "log")
 OBSERVER = socket.gethostname()
 
 
 def fields(event: dict[str, Any]) -> dict[str, Any]:
     """The event without what differs from one event to the next (time, id, sequence)."""
-    assert list(event)[: len(ENVELOPE)] == list(ENVELOPE)
+    assert tuple(event)[:2] == HEAD and tuple(event)[-4:] == TAIL
     envelope = {k: v for k, v in event["event"].items() if k not in ("id", "sequence")}
     return {k: v for k, v in event.items() if k != "@timestamp"} | {"event": envelope}
 

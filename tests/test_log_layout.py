@@ -52,9 +52,11 @@ def test_the_writer_lays_lines_out_as_the_layout_says(test_config: Config, tmp_p
     for line in write_decisions(test_config, tmp_path / "events.log"):
         event = keys(line)
         top = list(event)
-        assert tuple(top[: len(layout.ENVELOPE_KEYS)]) == layout.ENVELOPE_KEYS
-        rest = top[len(layout.ENVELOPE_KEYS) :]
-        assert rest == [k for k in layout.DECISION_KEYS if k in rest]
+        head, tail = len(layout.ENVELOPE_HEAD), len(layout.ENVELOPE_TAIL)
+        assert tuple(top[:head]) == layout.ENVELOPE_HEAD
+        assert tuple(top[-tail:]) == layout.ENVELOPE_TAIL
+        own = top[head:-tail]
+        assert own == [k for k in layout.DECISION_KEYS if k in own]
         assert tuple(event["event"]) == layout.EVENT_KEYS
         assert list(event["aiwall"]) == [
             k for k in layout.DECISION_AIWALL_KEYS if k in event["aiwall"]
@@ -63,7 +65,8 @@ def test_the_writer_lays_lines_out_as_the_layout_says(test_config: Config, tmp_p
         assert line.startswith(layout.LINE_START.decode())
         assert len(event["@timestamp"]) == layout.TIMESTAMP_WIDTH
         assert line[layout.TIMESTAMP.stop :].startswith(layout.AFTER_TIMESTAMP.decode())
-        assert line.encode().endswith(layout.DECISION_ENDS)
+        assert line.encode().endswith(layout.LINE_ENDS)
+        assert layout.DECISION_EVENT_END.decode() + "," in line
 
 
 def test_every_decision_line_the_writer_makes_takes_the_fast_path(
@@ -79,15 +82,25 @@ def reordered(line: str, change: str) -> str:
     event = keys(line)
     if change == "envelope":  # ecs first: the id is no longer where the layout says
         event = {"ecs": event.pop("ecs"), **event}
-    elif change == "aiwall-first":  # aiwall before source and user
+    elif change == "aiwall-last":  # aiwall after url, http, tls
         aiwall = event.pop("aiwall")
-        at = list(event).index("log") + 1
+        at = list(event).index("message")
         items = list(event.items())
         event = dict([*items[:at], ("aiwall", aiwall), *items[at:]])
-    elif change == "names-last":  # tenant_restricted before names
+    elif change == "names-last":  # reason and facts before names: another counted part
         aiwall = event["aiwall"]
         names = aiwall.pop("names")
         aiwall["names"] = names
+    elif change == "log-first":  # the line no longer ends with log
+        event = {**{k: v for k, v in event.items() if k != "log"}, "log": event["log"]}
+        event = {k: event[k] for k in ("@timestamp", "event", "log", *event) if k in event}
+    elif change == "url-first":  # url between event and the client
+        url = event.pop("url")
+        items = list(event.items())
+        event = dict([*items[:2], ("url", url), *items[2:]])
+    elif change == "dataset-first":  # a decision's event no longer ends with its dataset
+        envelope = event["event"]
+        event["event"] = {"dataset": envelope.pop("dataset"), **envelope}
     elif change == "milliseconds":  # another timestamp width
         event["@timestamp"] = event["@timestamp"][:23] + "Z"
     elif change == "spaces":
@@ -95,15 +108,45 @@ def reordered(line: str, change: str) -> str:
     return json.dumps(event, separators=(",", ":"))
 
 
+def counted(items: list[Any]) -> list[tuple[str, Any]]:
+    """What the caller counts by, per line, whichever path the line took."""
+    out = []
+    for item in items:
+        if isinstance(item, Event):
+            fields = item.fields
+            rule = fields.get("rule", {}).get("name")
+            aiwall = {k: v for k, v in fields["aiwall"].items() if k in COUNTED}
+            client = (fields.get("user", {}).get("name"), fields.get("source", {}).get("ip"))
+            out.append((json.dumps([aiwall, rule], sort_keys=True), client))
+        else:
+            _, _, decided, client = item
+            counted_part = json.loads(decided)
+            counted_part[0] = {k: v for k, v in counted_part[0].items() if k in COUNTED}
+            out.append((json.dumps(counted_part, sort_keys=True), tuple(client)))
+    return out
+
+
+COUNTED = layout.DECISION_AIWALL_KEYS[: layout.DECISION_AIWALL_KEYS.index("names")]
+
+
 @pytest.mark.parametrize(
-    "change", ["envelope", "aiwall-first", "names-last", "milliseconds", "spaces"]
+    ("change", "slow"),
+    [
+        ("envelope", True),
+        ("dataset-first", True),
+        ("log-first", True),
+        ("milliseconds", True),
+        ("spaces", True),
+        ("aiwall-last", True),
+        ("url-first", True),
+        ("names-last", False),  # read the fast way: nothing the reader relies on moved
+    ],
 )
-def test_any_other_layout_takes_the_slow_path_and_counts_the_same(
-    test_config: Config, tmp_path: Path, change: str
+def test_another_layout_takes_the_slow_path_where_it_must_and_counts_the_same(
+    test_config: Config, tmp_path: Path, change: str, slow: bool
 ) -> None:
     lines = write_decisions(test_config, tmp_path / "events.log")
+    _, fast_items = read(lines)
     reader, items = read([reordered(line, change) for line in lines])
-    assert reader.slow_decisions == len(DECISIONS)
-    assert [item.fields["event"]["id"] for item in items] == [
-        json.loads(line)["event"]["id"] for line in lines
-    ]
+    assert reader.slow_decisions == (len(DECISIONS) if slow else 0)
+    assert counted(items) == counted(fast_items)

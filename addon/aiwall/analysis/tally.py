@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from aiwall.analysis.logged import (
     Decided,
@@ -32,7 +32,7 @@ from aiwall.analysis.logged import (
     decided_from_event,
     session_counts,
 )
-from aiwall.telemetry.reader import Client, Event, FastDecision, LogReader, Malformed
+from aiwall.telemetry.reader import Client, Event, LogReader, Malformed
 
 OTHER_KINDS = frozenset({"config.loaded", "config.rejected", "policy.changed", "error"})
 CHANGE_KINDS = frozenset({"config.loaded", "config.rejected", "policy.changed"})
@@ -131,7 +131,7 @@ class Tally:
     last_ack = b""
 
     def __post_init__(self) -> None:
-        self.reader = LogReader(self._interpret, self.since, self.until)
+        self.reader = LogReader(self._interpret, self.since, self.until, self._client_id)
         self.user_of: list[int] = []  # [client] → user id
         self.vendor_of: list[int] = []  # [info] → vendor id
         self._info_ids: dict[Decided, int] = {}
@@ -144,17 +144,14 @@ class Tally:
     def feed(self, lines: Iterable[bytes], source: str) -> None:
         self.files.append(source)
         counts, hours, spans = self.counts, self.hours, self.spans
-        client_ids, user_of, vendor_bases = self._client_ids, self.user_of, self._vendor_bases
+        user_of, vendor_bases = self.user_of, self._vendor_bases
         decisions = filtered = 0
         for item in self.reader.read(lines, source):
             if type(item) is not tuple:
                 self._event(item)  # type: ignore[arg-type]
                 continue
-            hour_name, ts, info, client = cast(FastDecision, item)
+            hour_name, ts, info, who = item  # type: ignore[misc]
             decisions += 1
-            who = client_ids.get(client)
-            if who is None:
-                who = self._client(client)
             if info < 0 or who < 0:
                 filtered += 1
                 continue
@@ -198,6 +195,11 @@ class Tally:
             found = self._vendor_ids[vendor] = len(self.vendors)
             self.vendors.append(vendor)
         return found
+
+    def _client_id(self, client: Client) -> int:
+        """For the reader's fast path: the id of a client (FILTERED: left out)."""
+        who = self._client_ids.get(client)
+        return self._client(client) if who is None else who
 
     def _client(self, client: Client) -> int:
         who = FILTERED

@@ -156,31 +156,20 @@ class EventLog:
             request.forwarded,
             event_id=request.event_id,
             message=_decision_message(decision, request),
+            # In the order of layout.DECISION_KEYS and DECISION_AIWALL_KEYS.
             source=_present(ip=request.client_ip),
             user=_present(name=request.user),
-            url=_present(
-                domain=decision.host,
-                path=_path_only(request.path) or None,
-                scheme=request.scheme or None,
-            ),
-            http=_present(
-                request={"method": request.method},
-                response=_present(status_code=request.status_code) or None,
-            ),
-            tls=_present(client=_present(server_name=request.sni) or None),
             rule={"id": rule.id, "name": rule.description, "ruleset": str(rule.mode)}
             if rule
             else None,
             aiwall={
                 "action": str(decision.action),
-                "reason": decision.reason,
                 "rule": rule.id if rule else None,
                 **_present(
                     vendor=decision.vendor.id if decision.vendor else None,
                     product=decision.product_ref,
                     record=self._record_of(decision),
                 ),
-                "facts": decision.facts,
                 "shadow": [{"rule": s.rule.id, "action": str(s.action)} for s in decision.shadow],
                 "acknowledged": request.acknowledged,
                 "names": [
@@ -194,9 +183,21 @@ class EventLog:
                     }
                     for name in decision.names
                 ],
+                "reason": decision.reason,
+                "facts": decision.facts,
                 "tenant_restricted": bool(decision.tenant_headers),
                 **_present(invalid_host=decision.invalid),
             },
+            url=_present(
+                domain=decision.host,
+                path=_path_only(request.path) or None,
+                scheme=request.scheme or None,
+            ),
+            http=_present(
+                request={"method": request.method},
+                response=_present(status_code=request.status_code) or None,
+            ),
+            tls=_present(client=_present(server_name=request.sni) or None),
         )
 
     def allowed(
@@ -380,8 +381,8 @@ class EventLog:
         return self._record(decision.vendor, decision.product, decision.stale)
 
     def _envelope(self, logger: WrappedLogger, level: str, fields: EventDict) -> EventDict:
-        """structlog's event name becomes ECS event.action; the envelope comes first in the line,
-        keys in the order of layout.ENVELOPE_KEYS and layout.EVENT_KEYS."""
+        """structlog's event name becomes ECS event.action; the envelope's head comes first in
+        the line, its tail last (layout.ENVELOPE_HEAD, EVENT_KEYS, ENVELOPE_TAIL)."""
         name = fields.pop("event")
         outcome = fields.pop("outcome")
         event_id = fields.pop("event_id", None) or new_event_id()
@@ -398,14 +399,15 @@ class EventLog:
         }
         if "start" in fields:
             event["start"], event["end"] = fields.pop("start"), fields.pop("end")
+        message = fields.pop("message")
         return {
             "@timestamp": _iso(self._clock()),
             "event": event,
-            "message": fields.pop("message"),
+            **{key: value for key, value in fields.items() if value is not None and value != {}},
+            "message": message,
             "ecs": {"version": ECS_VERSION},
             "observer": self._observer,
             "log": {"level": level, "logger": "aiwall"},
-            **{key: value for key, value in fields.items() if value is not None and value != {}},
         }
 
 

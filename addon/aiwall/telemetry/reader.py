@@ -57,9 +57,10 @@ class Client(NamedTuple):
 # A decision line cut apart in aiwall's layout: (hour, timestamp, decided, client). The
 # timestamp is canonical bytes (layout.TIMESTAMP_WIDTH wide), the hour its first 13 bytes
 # (b"YYYY-MM-DDTHH", one object per hour), `decided` what `interpret` made of the line's
-# repeating part. A plain tuple, not a class: one is made per line of a large log; an `Event`
-# is a tuple subclass, so `type(item) is tuple` tells the two apart.
-FastDecision = tuple[bytes, bytes, Any, Client]
+# repeating part, `client` what `identify` made of its client. A plain tuple, not a class: one
+# is made per line of a large log; an `Event` is a tuple subclass, so `type(item) is tuple`
+# tells the two apart.
+FastDecision = tuple[bytes, bytes, Any, Any]
 
 
 class Event(NamedTuple):
@@ -119,6 +120,7 @@ class LogReader:
     `interpret(aiwall, rule_name)` turns the repeating part of a decision line (the `aiwall`
     object up to `names`, and the rule's name) into what the caller counts by; it is called
     once per distinct text, and raising ValueError sends the line down the slow path.
+    `identify(client)` does the same for the client of a line (default: the `Client` itself).
     """
 
     def __init__(
@@ -126,10 +128,12 @@ class LogReader:
         interpret: Callable[[dict[str, Any], str | None], Any],
         since: datetime | None = None,
         until: datetime | None = None,
+        identify: Callable[[Client], Any] = lambda client: client,
     ) -> None:
         self.since = canonical(since) if since else None
         self.until = canonical(until) if until else None
         self._interpret = interpret
+        self._identify = identify
         self.read_lines = 0
         self.outside = 0
         self.duplicates = 0
@@ -139,7 +143,7 @@ class LogReader:
         self.malformed_examples: list[str] = []
         self._seen = SeenIds()
         self._cores: dict[bytes, Any] = {}  # repeating part → interpreted; _SLOW: slow path
-        self._clients: dict[bytes, Client | None] = {}  # a line's source and user part
+        self._clients: dict[bytes, Any] = {}  # a line's source and user part → identified
         self._hours: dict[bytes, bytes] = {}  # b"YYYY-MM-DDTHH" that are real hours
 
     def read(self, lines: Iterable[bytes], source: str) -> Iterator[FastDecision | Event]:
@@ -153,7 +157,7 @@ class LogReader:
             layout.ACTION_KEY,
             layout.LINE_START,
             layout.AFTER_TIMESTAMP,
-            layout.DECISION_ENDS,
+            layout.LINE_ENDS,
         )
         ts_start, ts_end, id_at, shape = (
             layout.TIMESTAMP.start,
@@ -161,9 +165,13 @@ class LogReader:
             layout.ID_AT,
             layout.TIMESTAMP_SHAPE,
         )
+        event_end, source_ip, user_name = (
+            layout.DECISION_EVENT_END,
+            layout.SOURCE_IP,
+            layout.USER_NAME,
+        )
         aiwall_start, counted_end = layout.AIWALL_DECISION_START, layout.AIWALL_COUNTED_END
-        source_ip, user_name = layout.SOURCE_IP, layout.USER_NAME
-        envelope_end = layout.ENVELOPE_END
+        rule_start = layout.RULE_START
         # The stretch of consecutive new ids being read, recorded in `seen` when it ends or a
         # line takes the slow path: ids from `run_first` to `next_n - 1` of the instance whose
         # ids start with `run_prefix`; the ids up to `limit` are known to be new.
@@ -196,9 +204,9 @@ class LogReader:
                         if not dash or b"\\" in instance:
                             sequence = b""  # not an id aiwall makes: the slow path
                         new_run = True
-                    p = line.find(envelope_end, k)
+                    p = line.find(event_end, k)
                     if hour and p > 0 and sequence.isdigit():
-                        p0 = p = p + len(envelope_end)
+                        p0 = p = p + len(event_end)
                         if line.startswith(source_ip, p):
                             p = line.find(b'"', p + 17) + 2
                         if line.startswith(user_name, p):
@@ -207,19 +215,21 @@ class LogReader:
                         if client is slow:
                             client = self._client(line[p0:p])
                         i_aw = line.find(aiwall_start, p)
+                        if i_aw != p and not line.startswith(rule_start, p):
+                            i_aw = -1  # something else follows the client: the slow path
                         i_names = line.find(counted_end, i_aw) if i_aw > 0 else -1
                         core = line[i_aw + 10 : i_names]
                         decided = cores.get(core) if i_names > 0 else slow
                         if decided is None:
                             decided = self._core(line, p, i_aw, core)
-                        if decided is not slow and client is not None:
+                        if decided is not slow and client is not slow:
                             n = int(sequence)
                             if n == next_n and n < limit and not new_run:
                                 next_n += 1  # the next of a stretch of new ids: no look-up
                             else:
+                                seen.add_run(run_prefix[:-1], run_first, next_n - 1)
                                 if new_run:
                                     run_prefix = instance + b"-"
-                                seen.add_run(run_prefix[:-1], run_first, next_n - 1)
                                 limit = seen.claim(run_prefix[:-1], n)
                                 if not limit:
                                     self.duplicates += 1
@@ -276,10 +286,11 @@ class LogReader:
         self._hours[hour] = hour
         return hour
 
-    def _client(self, part: bytes) -> Client | None:
+    def _client(self, part: bytes) -> Any:
         """The client of a line's `source` and `user` part (`,"source":{"ip":"..."}` and
-        `,"user":{"name":"..."}`, either or both left out); None (slow path) for escapes."""
-        client: Client | None = None
+        `,"user":{"name":"..."}`, either or both left out), as `identify` makes it; the slow
+        path's marker for escapes."""
+        client: Any = _SLOW
         if b"\\" not in part:
             ip = user = None
             if part.startswith(layout.SOURCE_IP):
@@ -289,7 +300,7 @@ class LogReader:
                 rest = part
             if rest.startswith(layout.USER_NAME):
                 user = rest[17 : rest.index(b'"', 17)].decode("ascii", "replace")
-            client = Client(user, ip)
+            client = self._identify(Client(user, ip))
         self._clients[part] = client
         return client
 
