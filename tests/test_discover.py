@@ -781,3 +781,31 @@ def test_text_output_has_the_tables_and_notes(test_config: Config) -> None:
     assert "cnchat/api" in text
     assert "Rules not judged here (they need an identity): research-cn" in text
     assert "\x00" not in text
+
+
+def test_aiwall_logs_are_read_each_event_once(test_config: Config, tmp_path: Path) -> None:
+    """aiwall's own log as discover's input: decisions are requests; overlapping rotated files
+    (copytruncate) count each event once, and the report says how many it dropped."""
+    from aiwall.telemetry.events import EventLog
+
+    from .eventcheck import context, decide
+
+    path = tmp_path / "events.jsonl"
+    events = EventLog(str(path))
+    for number in range(30):
+        host = ("cnchat.test", "api.usbot.test", "euapi.test")[number % 3]
+        events.decision(decide(test_config, host), context(user=f"u{number % 4}"))
+    events.internal_error(error="x", where="y", host=None, client_ip=None)
+    events.close()
+    lines = path.read_text().splitlines(keepends=True)
+    rotated, live = tmp_path / "events.jsonl.1", tmp_path / "live.jsonl"
+    rotated.write_text("".join(lines[:20]))
+    live.write_text("".join(lines[12:]))
+    one = discover(test_config, path)
+    both = discover(test_config, rotated, live)
+    assert [f["format"] for f in both["files"]] == ["aiwall", "aiwall"]
+    assert both["totals"]["duplicates"] == 8 and one["totals"]["duplicates"] == 0
+    assert both["totals"]["ai_requests"] == one["totals"]["ai_requests"] == 30
+    assert both["vendors"] == one["vendors"]
+    assert products(both) == products(one)
+    assert "duplicate events dropped: 8" in render_text(both)

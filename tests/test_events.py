@@ -10,6 +10,7 @@ import pytest
 from aiwall.core.config import Config, load_config
 from aiwall.core.engine import FACT_FIELDS
 from aiwall.telemetry.events import EVENT_SCHEMA_PATH, EventLog
+from aiwall.telemetry.facts import RETENTION_CLASSES, retention_class
 from aiwall.telemetry.ids import INSTANCE, new_event_id, parse_event_id
 
 from tests.conftest import FIXTURES, TODAY
@@ -563,3 +564,24 @@ def test_schema_lists_every_fact_a_rule_can_use() -> None:
     schema = json.loads(EVENT_SCHEMA_PATH.read_text())
     facts = schema["$defs"]["aiwall.decision"]["properties"]["facts"]["properties"]
     assert set(facts) == set(FACT_FIELDS)
+
+
+@pytest.mark.parametrize(
+    ("retention", "expected"),
+    [
+        ("P0D", "none"),
+        ("PT1H", "up-to-30d"),
+        ("P30D", "up-to-30d"),
+        ("P31D", "up-to-1y"),
+        ("P1Y", "up-to-1y"),
+        ("P2Y", "over-1y"),
+        ("open-ended", "open-ended"),
+        ("unknown", "unknown"),
+    ],
+)
+def test_retention_falls_in_one_class_the_schema_names(retention: str, expected: str) -> None:
+    assert retention_class(retention) == expected
+    schema = json.loads(EVENT_SCHEMA_PATH.read_text())
+    assert schema["$defs"]["record"]["properties"]["retention_class"]["enum"] == list(
+        RETENTION_CLASSES
+    )
