@@ -32,11 +32,11 @@ DEEPSEEK_CARD = [
     "The angle most listicles miss is data residency",
     "The opt-out was retrofitted in 2025 and is narrow",
     "DeepSeek consumer app / web: Trains unless you opt out",
-    "Last verified 2026-06-01 · confidence: medium · Terms change — confirm directly with"
+    "Last verified 2026-12-04 · confidence: medium · Terms change — confirm directly with"
     " DeepSeek before sending confidential data.",
     "https://cdn.deepseek.com/policies/en-US/deepseek-privacy-policy.html",
     "https://cdn.deepseek.com/policies/en-US/deepseek-terms-of-use.html",
-    "(dated 2026-06-01)",
+    "(dated 2026-02-10)",
 ]
 
 
@@ -67,7 +67,7 @@ def test_explain_names_vendor_product_facts_and_the_deciding_rule(
     assert "Data stored in: CN" in out
     assert "Trains on your data: yes, by default" in out
     assert "Retention: open-ended" in out
-    assert "Record:   last verified 2026-06-01, confidence medium" in out
+    assert "Record:   last verified 2026-12-04, confidence medium" in out
     assert "block-cn-residency: matched → block" in out
     assert "Decision: BLOCK (rule block-cn-residency:" in out
 
@@ -99,7 +99,8 @@ def test_vendors_lists_one_row_per_product(capsys: pytest.CaptureFixture[str]) -
         "jurisdiction": None,
         "retention": "open-ended",
         "retention_class": "open-ended",
-        "last_verified": "2026-06-01",
+        "under_review": [],
+        "last_verified": "2026-12-04",
         "confidence": "medium",
     }
     assert [json.loads(line) for line in run(capsys, "vendors", "--json").splitlines()] == rows
@@ -129,3 +130,16 @@ def test_vendors_as_csv_is_a_lookup_table_with_the_events_values(
 def test_schema_prints_a_json_schema(capsys: pytest.CaptureFixture[str], kind: str) -> None:
     schema = json.loads(run(capsys, "schema", kind))
     assert schema["type"] == "object" and schema["additionalProperties"] is False
+
+
+def test_explain_says_where_a_regional_endpoint_keeps_data(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = run(capsys, "explain", "https://eu.api.openai.com/v1/chat/completions")
+    assert "Host:     eu.api.openai.com keeps data in EU (a regional endpoint)" in out
+    assert "keeps data in" not in run(capsys, "explain", "https://api.openai.com/v1/models")
+
+
+def test_resolve_names_a_file_it_cannot_read(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["resolve", "/nonexistent/names.txt"]) == 2
+    assert "cannot read /nonexistent/names.txt" in capsys.readouterr().err

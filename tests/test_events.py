@@ -28,6 +28,7 @@ CNCHAT_API_RECORD = {
     "jurisdiction": [],
     "retention": "unknown",
     "retention_class": "unknown",
+    "under_review": [],
 }
 
 
@@ -125,6 +126,7 @@ def test_default_action_has_a_null_rule_and_no_rule_object(
         "jurisdiction": [],
         "retention": "P30D",
         "retention_class": "up-to-30d",
+        "under_review": [],
     }
     assert event["aiwall"]["tenant_restricted"] is True
 

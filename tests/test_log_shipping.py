@@ -113,7 +113,24 @@ def every_kind_of_event(config: Config, path: Path) -> list[dict[str, Any]]:
     log.config_loaded(config, rules="r.yaml", policies="p", previous=previous)
     log.config_rejected(problems=["r.yaml:1: rules: bad"])
     log.policy_changed([fact_change("never")])
+    log.source_changed(
+        vendor="cnchat",
+        url="https://cnchat.test/privacy",
+        title="Privacy Policy",
+        facts=["residency"],
+        verified="2026-06-01",
+        diff=["- kept 30 days", "+ kept 5 years"],
+    )
     log.internal_error(error="KeyError('x')", where="requestheaders", host="h", client_ip="::1")
+    log.decisions_suppressed(
+        client_ip="10.0.0.7",
+        user="ann",
+        host="chat.deepseek.com",
+        rule_id="block-cn",
+        status_code=403,
+        count=412,
+        seconds=10.0,
+    )
     log.close()
     return validate_event_lines(path.read_text().splitlines())
 

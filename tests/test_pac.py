@@ -35,6 +35,14 @@ POLICIES = ROOT / "policies"
 RULES = FIXTURES / "proxy" / "rules.yaml"
 REGISTRY = load_registry(POLICIES)
 HOSTS = sorted(REGISTRY.index.hosts())
+# The registry's {region} patterns, as entries (`{region}-aiplatform.googleapis.com`).
+PATTERN_HOSTS = sorted(
+    str(entry)
+    for vendor in REGISTRY.vendors.values()
+    for product in vendor.products
+    for spec in product.hosts
+    if (entry := HostEntry.parse(spec if isinstance(spec, str) else spec.host)).is_pattern
+)
 ORDINARY = [
     "example.org",
     "www.google.com",
@@ -151,7 +159,7 @@ def reference_index(hosts: Iterable[str]) -> HostIndex[bool]:
     return index
 
 
-REFERENCE = reference_index(HOSTS)
+REFERENCE = reference_index([*HOSTS, *PATTERN_HOSTS])
 
 
 def expected(host: str, index: HostIndex[bool] = REFERENCE) -> str:
@@ -292,7 +300,7 @@ def test_the_code_is_the_same_for_any_host_list() -> None:
     assert function_code(shipped) == function_code(pac_file(["a.example"], PROXY))
     assert function_code(shipped) == function_code(pac_file([], PROXY))
     code = function_code(shipped)
-    for construct in ("shExpMatch", "dnsDomainIs", "RegExp", "dnsResolve", "isInNet"):
+    for construct in ("shExpMatch", "dnsDomainIs", "dnsResolve", "isInNet"):
         assert construct not in code
     # ECMAScript 3, as old Windows PAC engines require.
     statements = "\n".join(line for line in shipped.splitlines() if not line.startswith("//"))
@@ -412,7 +420,7 @@ def test_a_bad_proxy_address_is_refused(text: str) -> None:
 
 def test_hosts_a_rules_file_names_go_through_the_proxy_too(node: Node, shipped_pac: str) -> None:
     with_rules = pac_for(PROXY, POLICIES, RULES)
-    index = reference_index([*HOSTS, "llm.corp.test"])
+    index = reference_index([*HOSTS, *PATTERN_HOSTS, "llm.corp.test"])
     names = ["llm.corp.test", "a.llm.corp.test", "corp.test", "evil-llm.corp.test"]
     assert node.find(with_rules, names) == [VIA_PROXY, VIA_PROXY, "DIRECT", "DIRECT"]
     assert node.find(shipped_pac, ["llm.corp.test"]) == ["DIRECT"]
@@ -452,3 +460,14 @@ def test_the_command_needs_a_proxy(capsys: pytest.CaptureFixture[str]) -> None:
         main(["pac"])
     assert exited.value.code == 2
     assert "--proxy" in capsys.readouterr().err
+
+
+def test_region_patterns_route_every_region_and_nothing_else(node: Node) -> None:
+    """A pattern is tried only for the names under its parent domain: the lookup still costs
+    one step per label (no pattern is tried for other names)."""
+    patterns = {"googleapis.com": ["[a-z0-9-]+\\-aiplatform"]}
+    pac = pac_file(["openai.com"], PROXY, patterns=patterns)
+    routed = ["us-central1-aiplatform.googleapis.com", "x.europe-west4-aiplatform.googleapis.com"]
+    direct = ["aiplatform.googleapis.com", "storage.googleapis.com", "evil-aiplatform.example"]
+    assert node.find(pac, routed) == [VIA_PROXY] * len(routed)
+    assert node.find(pac, direct) == ["DIRECT"] * len(direct)

@@ -26,7 +26,7 @@ def test_without_a_local_rules_yaml_the_example_rules_are_used(
     assert default_rules_path() == Path("rules.yaml")
 
 
-def test_a_built_wheel_carries_every_vendor_record(tmp_path: Path) -> None:
+def test_a_built_wheel_carries_every_vendor_record_and_page_template(tmp_path: Path) -> None:
     subprocess.run(
         [
             sys.executable,
@@ -54,4 +54,14 @@ def test_a_built_wheel_carries_every_vendor_record(tmp_path: Path) -> None:
     assert len(shipped) >= 6  # the report and discover pages, their pieces, the style sheet
     for path in shipped:
         assert f"aiwall/analysis/{path.parent.name}/{path.name}" in names
+    pages = ROOT / "addon" / "aiwall" / "pages"
+    shipped_files = [
+        *pages.glob("templates/*.html"),
+        *pages.glob("static/*.css"),
+        *pages.glob("locale/*/LC_MESSAGES/*.mo"),
+        pages / "regions.json",
+    ]
+    assert "aiwall/pages/templates/base.html" in names
+    for shipped in shipped_files:
+        assert f"aiwall/pages/{shipped.relative_to(pages)}" in names
     assert "mitmproxy_addon.py" not in names

@@ -4,15 +4,17 @@ import dataclasses
 import functools
 import html
 import json
+import os
 import re
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 import pytest
-from aiwall.core.card import card_for
 from aiwall.core.config import Config, load_config
 from aiwall.core.decision import Decision, HostName, RequestInfo
-from aiwall.core.rules import Action, Alternative, Rule
+from aiwall.core.rules import Action, Alternative, Localized, PageSettings, Rule, Settings
 from aiwall.pages import answers as pages
+from aiwall.pages import html as html_pages
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +24,19 @@ CONTACT = "Test desk <desk@example.test>"
 TOKEN = "tok.en-1_2"
 ALTERNATIVE = Alternative(name="Corp Chat", url="https://chat.corp.test/?a=1&b=2")
 EXAMPLES = ROOT / "test-output" / "pages"
+SETTINGS = Settings(contact=CONTACT)
+REFERENCE = "3f1c9a52-0d7e-4b8a-9c1e-5a2f6b7d8e90"
+WHEN = datetime(2026, 12, 4, 16, 2, 44, tzinfo=UTC)
+
+
+def visit(host: str = "cnchat.test", **fields: object) -> pages.Visit:
+    defaults: dict[str, object] = {
+        "url": f"https://{host}/c/1?q=2",
+        "user": "sam",
+        "reference": REFERENCE,
+        "time": WHEN,
+    }
+    return pages.Visit(host=host, **(defaults | fields))  # type: ignore[arg-type]
 
 
 class Document(HTMLParser):
@@ -100,18 +115,29 @@ def headers(page: pages.Page) -> dict[str, str]:
 
 def all_pages(blocked: Decision, warned: Decision) -> dict[str, pages.Page]:
     return {
-        "block": pages.block_page(blocked, CONTACT),
-        "block-host-only": pages.block_page(host_only(), CONTACT),
-        "warn-justification": pages.warn_page(warned, CONTACT, token=TOKEN, host="usbotcdn.test"),
-        "warn": pages.warn_page(
-            with_rule(blocked, require_justification=False),
-            CONTACT,
-            token=TOKEN,
-            host="cnchat.test",
+        "block": pages.block_page(blocked, SETTINGS, visit()),
+        "block-host-only": pages.block_page(host_only(), SETTINGS, visit("llm.shadow.test")),
+        "warn-justification": pages.warn_page(
+            warned, SETTINGS, visit("usbotcdn.test"), token=TOKEN
         ),
-        "invalid-host": pages.invalid_host_page("empty label in 'chat..cnchat.test'", html=True),
-        "error": pages.error_page(html=True, contact=CONTACT),
-        "ack-refused": pages.ack_refused_page("the token has expired", html=True, contact=CONTACT),
+        "warn": pages.warn_page(
+            with_rule(blocked, require_justification=False), SETTINGS, visit(), token=TOKEN
+        ),
+        "warn-too-short": pages.warn_page(
+            warned,
+            SETTINGS,
+            visit("usbotcdn.test"),
+            token=TOKEN,
+            error=pages.FormError.TOO_SHORT,
+            justification="a b <c>",
+        ),
+        "invalid-host": pages.invalid_host_page(
+            "empty label in 'chat..cnchat.test'", html=True, settings=SETTINGS, visit=visit()
+        ),
+        "error": pages.error_page(html=True, settings=SETTINGS, visit=visit()),
+        "ack-refused": pages.ack_refused_page(
+            "the token has expired", html=True, settings=SETTINGS, visit=visit()
+        ),
     }
 
 
@@ -140,7 +166,8 @@ def test_every_html_page_has_the_security_headers_and_a_nonce_style_only(
 
 def test_each_page_gets_its_own_nonce(blocked: Decision) -> None:
     first, second = (
-        headers(pages.block_page(blocked, CONTACT))["Content-Security-Policy"] for _ in range(2)
+        headers(pages.block_page(blocked, SETTINGS, visit()))["Content-Security-Policy"]
+        for _ in range(2)
     )
     assert first != second
 
@@ -152,6 +179,7 @@ def test_each_page_gets_its_own_nonce(blocked: Decision) -> None:
         ("block-host-only", 403),
         ("warn", 403),
         ("warn-justification", 403),
+        ("warn-too-short", 403),
         ("invalid-host", 400),
         ("error", 503),
         ("ack-refused", 403),
@@ -161,79 +189,87 @@ def test_status(blocked: Decision, warned: Decision, name: str, status: int) -> 
     assert all_pages(blocked, warned)[name].status == status
 
 
-def test_block_page_shows_the_whole_card(blocked: Decision) -> None:
+def test_block_page_puts_the_action_first_then_a_compact_card(blocked: Decision) -> None:
     assert blocked.vendor is not None and blocked.product is not None
-    card = card_for(blocked.vendor, blocked.product)
-    body = pages.block_page(blocked, CONTACT).body.decode()
-    expected = [
-        "CN Chat is blocked by company policy",
+    body = pages.block_page(blocked, SETTINGS, visit()).body.decode()
+    document = Document(body.encode())
+    text = " ".join(" ".join(document.text).split())
+    order = [
+        "CN Chat app is blocked by company policy",
         "Not to China.",
-        card.title,
-        card.product.verdict,
-        card.product.summary,
-        *card.badges,
-        *(part for fact in card.facts() for part in fact),
-        *(s.title for s in card.sections()),
-        *(p for s in card.sections() for p in s.paragraphs),
-        card.footer,
-        "block-cn",
-        blocked.reason,
-        "cnchat.test",
-        CONTACT,
+        "What you can do",
         "Use Corp Chat instead",
-        ALTERNATIVE.url,
+        REFERENCE,
+        "2026-12-04 16:02:44 UTC",
+        "What CN Chat app does with your data",
+        blocked.product.verdict,
+        "Trains on what you type",
+        "Data stored in",
+        "China (CN)",
+        "Sources (1)",
+        "Details for IT",
+        "block-cn: No data to China.",
     ]
-    for source in card.vendor.sources:
-        expected += [source.url, source.supports, str(source.date)]
-    for text in expected:
-        assert html.escape(text) in body, text
+    positions = [text.find(part) for part in order]
+    assert -1 not in positions, [part for part, at in zip(order, positions, strict=True) if at < 0]
+    assert positions == sorted(positions), text
+    assert ALTERNATIVE.url.replace("&", "&amp;") in body
+    # Each fact once; no researchers' notes, no opt-out on a block page.
+    assert text.count(blocked.product.verdict) == 1
+    assert "How to opt out" not in text and "Opt-out" not in text
+    for note in (blocked.product.residency_note, blocked.vendor.notes, blocked.vendor.summary):
+        assert not note or html.escape(note) not in body, note
     assert "This record is stale" not in body
 
 
 def test_block_page_links_leak_no_referrer(blocked: Decision) -> None:
-    links = Document(pages.block_page(blocked, CONTACT).body).all("a")
-    assert {link["href"] for link in links} == {
-        "https://cnchat.test/",
-        "https://cnchat.test/privacy",
+    links = Document(pages.block_page(blocked, SETTINGS, visit()).body).all("a")
+    assert [link["href"] for link in links] == [
+        "#actions",
         ALTERNATIVE.url,
-    }
-    assert all(link["rel"] == "noreferrer noopener" for link in links)
+        "https://cnchat.test/privacy",
+    ]
+    assert all(link["rel"] == "noreferrer noopener" for link in links[1:])
 
 
 def test_script_in_the_record_appears_only_escaped(blocked: Decision) -> None:
-    body = pages.block_page(blocked, CONTACT).body.decode()
-    assert "<script" not in body
-    assert "Test record &lt;script&gt;alert(1)&lt;/script&gt; &amp; friends." in body
+    assert blocked.product is not None
+    product = blocked.product.model_copy(update={"summary": "<script>alert(1)</script> & co"})
+    body = pages.block_page(dataclasses.replace(blocked, product=product), SETTINGS, visit())
+    assert b"<script" not in body.body
+    assert b"&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in body.body
 
 
 def test_stale_record_says_so(warned: Decision) -> None:
-    body = pages.warn_page(warned, CONTACT, token=TOKEN, host="usbotcdn.test").body.decode()
+    body = pages.warn_page(warned, SETTINGS, visit("usbotcdn.test"), token=TOKEN).body.decode()
     assert "This record is stale: it was last verified on 2020-01-01" in body
 
 
 def test_host_only_decision_shows_host_and_rule_without_a_card() -> None:
-    page = pages.block_page(host_only(), CONTACT)
+    page = pages.block_page(host_only(), SETTINGS, visit("llm.shadow.test"))
     document = Document(page.body)
     text = "".join(document.text)
     assert "llm.shadow.test is blocked by company policy" in text
     assert "no-shadow-llm" in text and "Unapproved model host." in text
     assert not [attrs for attrs in document.all("section") if "card" in (attrs["class"] or "")]
-    assert "Trains on your data" not in text
+    assert "Trains on what you type" not in text
 
 
 def test_warn_form_posts_the_token_to_the_ack_path(warned: Decision) -> None:
     token = 'a"b<c>&d'
-    page = pages.warn_page(warned, CONTACT, token=token, host="usbotcdn.test")
+    page = pages.warn_page(warned, SETTINGS, visit("usbotcdn.test"), token=token)
     document = Document(page.body)
     assert document.all("form") == [{"method": "post", "action": "/.well-known/aiwall/ack"}]
     assert document.all("input") == [{"type": "hidden", "name": "token", "value": token}]
     assert document.all("button") == [{"class": "button primary", "type": "submit"}]
-    assert "Before you continue to US Bot" in "".join(document.text)
-    assert "Continue to usbotcdn.test" in "".join(document.text)
+    text = " ".join(" ".join(document.text).split())
+    assert "Before you continue to US Bot personal" in text
+    assert "Continue to usbotcdn.test" in text
+    assert "Your acknowledgement lasts 1 hour for US Bot." in text
 
 
-def test_justification_is_asked_for_when_the_rule_requires_it(warned: Decision) -> None:
-    document = Document(pages.warn_page(warned, CONTACT, token=TOKEN, host="h.test").body)
+def test_justification_is_asked_for_with_its_minimum_stated(warned: Decision) -> None:
+    document = Document(pages.warn_page(warned, SETTINGS, visit("h.test"), token=TOKEN).body)
     assert document.all("textarea") == [
         {
             "id": "justification",
@@ -242,24 +278,53 @@ def test_justification_is_asked_for_when_the_rule_requires_it(warned: Decision) 
             "minlength": "10",
             "maxlength": "1000",
             "rows": "4",
+            "aria-describedby": "justification-hint",
         }
     ]
-    assert "Why do you need US Bot for this?" in "".join(document.text)
+    text = " ".join(" ".join(document.text).split())
+    assert "Why do you need US Bot personal for this?" in text
+    assert "At least 10 characters." in text
+    assert "read by your organisation's security team" in text
+
+
+def test_a_refused_justification_is_shown_again_with_the_error_and_the_text(
+    warned: Decision,
+) -> None:
+    typed = 'a b <c> "d"'
+    page = pages.warn_page(
+        warned,
+        SETTINGS,
+        visit("h.test"),
+        token=TOKEN,
+        error=pages.FormError.TOO_SHORT,
+        justification=typed,
+    )
+    document = Document(page.body)
+    (textarea,) = document.all("textarea")
+    assert textarea["aria-invalid"] == "true" and "autofocus" in textarea
+    assert textarea["aria-describedby"] == "justification-hint form-error"
+    assert typed in document.text
+    assert [attrs for attrs in document.all("p") if attrs.get("role") == "alert"]
+    assert "at least 10 characters, not counting spaces" in "".join(document.text)
 
 
 def test_justification_is_not_asked_for_otherwise(warned: Decision) -> None:
     decision = with_rule(warned, require_justification=False)
-    document = Document(pages.warn_page(decision, CONTACT, token=TOKEN, host="h.test").body)
+    document = Document(pages.warn_page(decision, SETTINGS, visit("h.test"), token=TOKEN).body)
     assert not document.all("textarea")
     assert "Why do you need" not in "".join(document.text)
 
 
-def test_warn_page_offers_the_alternative(warned: Decision) -> None:
+def test_warn_page_offers_the_alternative_first(warned: Decision) -> None:
     decision = with_rule(warned, alternative=ALTERNATIVE)
-    links = Document(pages.warn_page(decision, CONTACT, token=TOKEN, host="h.test").body).all("a")
-    assert {"class": "button primary", "href": ALTERNATIVE.url, "rel": "noreferrer noopener"} in (
-        links
-    )
+    page = pages.warn_page(decision, SETTINGS, visit("h.test"), token=TOKEN)
+    links = Document(page.body).all("a")
+    assert links[1] == {
+        "class": "button primary",
+        "href": ALTERNATIVE.url,
+        "rel": "noreferrer noopener",
+    }
+    assert Document(page.body).all("button") == [{"class": "button", "type": "submit"}]
 
 
 @pytest.mark.parametrize(
@@ -327,7 +392,7 @@ def error_of(page: pages.Page) -> dict[str, object]:
 
 
 def test_denial_json_for_a_block(blocked: Decision) -> None:
-    page = pages.denial_json(blocked, CONTACT)
+    page = pages.denial_json(blocked, SETTINGS)
     assert page.status == 403
     assert error_of(page) == {
         "type": "permission_error",
@@ -347,7 +412,7 @@ def test_denial_json_for_a_block(blocked: Decision) -> None:
 
 def test_denial_json_for_a_warning_says_where_to_acknowledge(warned: Decision) -> None:
     url = "https://usbotcdn.test/.well-known/aiwall/ack"
-    error = error_of(pages.denial_json(warned, CONTACT, acknowledge_url=url))
+    error = error_of(pages.denial_json(warned, SETTINGS, acknowledge_url=url))
     assert error["code"] == "aiwall_warning"
     assert error["type"] == "permission_error"
     assert error["acknowledge_url"] == url
@@ -357,7 +422,7 @@ def test_denial_json_for_a_warning_says_where_to_acknowledge(warned: Decision) -
 
 
 def test_denial_json_for_a_host_only_rule() -> None:
-    error = error_of(pages.denial_json(host_only(), CONTACT))
+    error = error_of(pages.denial_json(host_only(), SETTINGS))
     assert error["host"] == "llm.shadow.test" and error["rule"] == "no-shadow-llm"
     assert error["vendor"] is error["product"] is error["verdict"] is None
 
@@ -371,9 +436,9 @@ def test_denial_json_for_a_host_only_rule() -> None:
             "invalid_request_error",
             "aiwall_invalid_host",
         ),
-        (pages.error_page(html=False, contact=CONTACT), 503, "api_error", "aiwall_error"),
+        (pages.error_page(html=False, settings=SETTINGS), 503, "api_error", "aiwall_error"),
         (
-            pages.ack_refused_page("expired", html=False, contact=CONTACT),
+            pages.ack_refused_page("expired", html=False, settings=SETTINGS),
             403,
             "permission_error",
             "aiwall_ack_refused",
@@ -389,7 +454,7 @@ def test_other_json_errors_share_the_shape(
 
 
 def test_error_page_says_nothing_was_sent() -> None:
-    text = "".join(Document(pages.error_page(html=True, contact=CONTACT).body).text)
+    text = "".join(Document(pages.error_page(html=True, settings=SETTINGS).body).text)
     assert "nothing was sent" in text and CONTACT in text
 
 
@@ -407,17 +472,24 @@ def test_redirect_refuses_header_injection(location: str) -> None:
 
 
 def every_page(decision: Decision, text: str, host: str) -> list[pages.Page]:
+    settings = Settings(
+        contact=text, pages=PageSettings(organisation=f"Org {text}", justification_readers=text)
+    )
+    seen = visit(host, url=text, user=text, reference=text)
     return [
-        pages.block_page(decision, text),
-        pages.warn_page(decision, text, token=text, host=host),
-        pages.invalid_host_page(text, html=True),
-        pages.ack_refused_page(text, html=True, contact=text),
-        pages.error_page(html=True, contact=text),
+        pages.block_page(decision, settings, seen),
+        pages.warn_page(decision, settings, seen, token=text),
+        pages.warn_page(
+            decision, settings, seen, token=text, error=pages.FormError.EXPIRED, justification=text
+        ),
+        pages.invalid_host_page(text, html=True, settings=settings, visit=seen),
+        pages.ack_refused_page(text, html=True, settings=settings, visit=seen),
+        pages.error_page(html=True, settings=settings, visit=seen),
     ]
 
 
 @settings(max_examples=200, deadline=None)
-@given(text=st.text(), host=st.text(min_size=1))
+@given(text=st.text(min_size=1), host=st.text(min_size=1))
 def test_no_input_adds_markup(text: str, host: str) -> None:
     """Whatever the record, rule, host or token say, the pages' tags stay the same."""
     base = with_rule(decide(fixture_config(), "cnchat.test"), alternative=ALTERNATIVE)
@@ -443,12 +515,116 @@ def test_no_input_adds_markup(text: str, host: str) -> None:
         assert document.shape == Document(baseline.body).shape
         assert text in "".join(document.text)
         assert "<script" not in page.body.decode().lower()
-    assert json.loads(pages.denial_json(hostile, text).body)["error"]["contact"] == text
+    contact = json.loads(pages.denial_json(hostile, Settings(contact=text)).body)["error"][
+        "contact"
+    ]
+    assert contact == text
 
 
 def test_examples_are_written_for_people(blocked: Decision, warned: Decision) -> None:
     EXAMPLES.mkdir(parents=True, exist_ok=True)
     for name, page in all_pages(blocked, warned).items():
         (EXAMPLES / f"{name}.html").write_bytes(page.body)
-    (EXAMPLES / "block.json").write_bytes(pages.denial_json(blocked, CONTACT).body)
+    (EXAMPLES / "block.json").write_bytes(pages.denial_json(blocked, SETTINGS).body)
     assert (EXAMPLES / "block.html").stat().st_size > 0
+
+
+GOLDEN = ROOT / "tests" / "golden" / "pages"
+
+
+def pinned(page: pages.Page) -> bytes:
+    """The page with its nonce and token replaced: what must never vary."""
+    nonce = re.search(r"'nonce-([^']+)'", headers(page)["Content-Security-Policy"])
+    assert nonce is not None
+    return page.body.replace(nonce.group(1).encode(), b"NONCE").replace(TOKEN.encode(), b"TOKEN")
+
+
+def test_pages_are_the_same_bytes_apart_from_the_nonce(blocked: Decision, warned: Decision) -> None:
+    """Golden files: a change to a page shows in review. After a deliberate change, rewrite
+    them with `AIWALL_UPDATE_GOLDEN=1 pytest tests/test_pages.py` and read the diff."""
+    first, second = all_pages(blocked, warned), all_pages(blocked, warned)
+    if os.environ.get("AIWALL_UPDATE_GOLDEN"):
+        GOLDEN.mkdir(parents=True, exist_ok=True)
+        for name, page in first.items():
+            (GOLDEN / f"{name}.html").write_bytes(pinned(page))
+    assert sorted(path.stem for path in GOLDEN.glob("*.html")) == sorted(first)
+    for name, page in first.items():
+        assert page.body != second[name].body, f"{name}: the nonce did not change"
+        assert pinned(page) == pinned(second[name]), name
+        assert pinned(page) == (GOLDEN / f"{name}.html").read_bytes(), name
+
+
+def test_a_page_is_rendered_once_and_filled_in_per_request(
+    blocked: Decision, warned: Decision, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refusing costs less than forwarding: a page is rendered once per what it shows; per
+    request only the nonce, the token and the host are filled in (escaped)."""
+    rendered: list[str] = []
+    original = html_pages.render
+
+    def counting(template: str, language: str, **context: object) -> str:
+        rendered.append(template)
+        return original(template, language, **context)
+
+    monkeypatch.setattr(html_pages, "render", counting)
+    changed = with_rule(blocked, message="A message no other test uses.")
+    first = pages.block_page(changed, SETTINGS, visit())
+    again = pages.block_page(changed, SETTINGS, visit('x.cnchat.test"<b>'))
+    assert rendered == ["denial.html"]
+    assert b"A message no other test uses." in again.body
+    assert b"x.cnchat.test&#34;&lt;b&gt;" in again.body and b"x.cnchat.test" not in first.body
+    pages.warn_page(changed, SETTINGS, visit("h.test"), token="a")
+    second = pages.warn_page(changed, SETTINGS, visit("h.test"), token='b"<')
+    assert rendered == ["denial.html", "denial.html"]
+    assert Document(second.body).all("input")[0]["value"] == 'b"<'
+    # Another rule (as after a reload) is another page, never the cached one.
+    pages.block_page(with_rule(changed, message="Changed."), SETTINGS, visit())
+    assert rendered == ["denial.html"] * 3
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "language"),
+    [
+        ("de-DE,de;q=0.9,en;q=0.8", "de"),
+        ("fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7, *;q=0.5", "fr"),
+        ("en-GB,de;q=0.5", "en"),
+        ("it-IT,it;q=0.9,de;q=0.4", "de"),
+        ("it-IT", "en"),
+        ("de;q=0, fr;q=0.1", "fr"),
+        ("DE-at", "de"),
+        ("de;q=bad, fr", "fr"),
+        ("", "en"),
+        ("*", "en"),
+    ],
+)
+def test_the_language_is_chosen_from_accept_language(accept_language: str, language: str) -> None:
+    from aiwall.pages.language import negotiate
+
+    assert negotiate(accept_language) == language
+
+
+def test_a_german_browser_gets_the_german_page_and_the_rules_german_message(
+    blocked: Decision,
+) -> None:
+    localized = with_rule(
+        blocked,
+        message=Localized(en="Not to China.", de="Nicht nach China."),
+        alternative=Alternative(
+            name=Localized(en="Corp Chat", de="Firmen-Chat"), url=ALTERNATIVE.url
+        ),
+    )
+    page = pages.block_page(localized, SETTINGS, visit(accept_language="de-DE,de;q=0.9"))
+    document = Document(page.body)
+    assert document.all("html") == [{"lang": "de"}]
+    text = " ".join(" ".join(document.text).split())
+    assert "CN Chat app ist durch eine Unternehmensrichtlinie gesperrt" in text
+    assert "Nicht nach China." in text and "Stattdessen Firmen-Chat nutzen" in text
+    assert "China (CN)" in text and "Referenz" in text
+    english = Document(pages.block_page(localized, SETTINGS, visit()).body)
+    assert english.all("html") == [{"lang": "en"}] and "Not to China." in english.text
+    error = json.loads(pages.denial_json(localized, SETTINGS, visit(accept_language="de")).body)[
+        "error"
+    ]
+    assert error["message"].startswith("Company policy blocks CN Chat (cnchat.test)")
+    assert "Nicht nach China." in error["message"]
+    assert error["alternative"]["name"] == "Firmen-Chat"

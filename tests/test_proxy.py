@@ -4,6 +4,7 @@ The rules are tests/fixtures/proxy/rules.yaml over the shipped vendor records: D
 blocked (data in China), Grok and Le Chat are warned, Anthropic is allowed, the rest logged.
 """
 
+import asyncio
 import json
 import socket
 import ssl
@@ -13,7 +14,7 @@ import time
 import httpx
 import openai
 import pytest
-import websockets.sync.client
+import websockets.asyncio.client
 
 from .proxy import Proxy
 from .upstream import STREAM_PAUSE
@@ -316,23 +317,35 @@ def test_non_ai_tls_is_passed_through_untouched(proxy: Proxy) -> None:
     assert proxy.new_events(before, wait=0.3) == []
 
 
-def test_websocket_to_a_blocked_vendor_is_refused_at_the_handshake(proxy: Proxy) -> None:
+async def _websocket_echo(proxy: Proxy, url: str) -> str:
+    """One message there and back through the proxy, on asyncio so every step is cancellable.
+
+    The sync client once hung a full run for over ten minutes: when its handshake times out it
+    closes the socket and then joins its receiving thread with no timeout, and a thread blocked
+    in a TLS read is not always woken by that close. `open_timeout` bounds the handshake only;
+    `asyncio.wait_for` bounds everything, including that clean-up.
+    """
     context = ssl.create_default_context(cafile=str(proxy.ca))
+    async with websockets.asyncio.client.connect(
+        url, proxy=proxy.url, ssl=context, open_timeout=10, close_timeout=2
+    ) as ws:
+        await ws.send("hello")
+        return str(await ws.recv())
+
+
+def websocket_echo(proxy: Proxy, url: str) -> str:
+    return asyncio.run(asyncio.wait_for(_websocket_echo(proxy, url), timeout=20))
+
+
+def test_websocket_to_a_blocked_vendor_is_refused_at_the_handshake(proxy: Proxy) -> None:
     with pytest.raises(websockets.exceptions.InvalidStatus) as raised:
-        websockets.sync.client.connect(
-            "wss://chat.deepseek.com/ws", proxy=proxy.url, ssl=context, open_timeout=10
-        )
+        websocket_echo(proxy, "wss://chat.deepseek.com/ws")
     assert raised.value.response.status_code == 403
     assert not proxy.upstream.saw("deepseek.com")
 
 
 def test_websocket_to_an_allowed_vendor_works(proxy: Proxy) -> None:
-    context = ssl.create_default_context(cafile=str(proxy.ca))
-    with websockets.sync.client.connect(
-        "wss://api.anthropic.com/ws", proxy=proxy.url, ssl=context, open_timeout=10
-    ) as ws:
-        ws.send("hello")
-        assert ws.recv(timeout=10) == "hello"
+    assert websocket_echo(proxy, "wss://api.anthropic.com/ws") == "hello"
 
 
 def test_tenant_header_replaces_any_copy_from_the_client(proxy: Proxy) -> None:

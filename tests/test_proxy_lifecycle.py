@@ -152,7 +152,7 @@ def test_aiwall_run_with_the_example_rules_blocks_deepseek(tmp_path: Path) -> No
         )
         body, _, status = result.stdout.rpartition("\n")
         assert status == "403"
-        assert "DeepSeek is blocked by company policy" in body
+        assert "DeepSeek consumer app / web is blocked by company policy" in body
         assert "Northwind ChatGPT Enterprise" in body
         time.sleep(0.3)
         decisions = [json.loads(line) for line in log.read_text().splitlines()]

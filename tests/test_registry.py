@@ -1,8 +1,11 @@
 """Resolution of hosts to exactly one (vendor, product), over the shipped vendor records."""
 
+from pathlib import Path
+
 import pytest
 from aiwall.core.hostindex import HostEntry, HostIndex
 from aiwall.core.hosts import InvalidHost, normalise_host
+from aiwall.core.policy import host_text
 from aiwall.core.registry import Registry, load_registry
 from hypothesis import given
 from hypothesis import strategies as st
@@ -106,5 +109,136 @@ def test_every_registry_host_is_claimed_once() -> None:
     owners: dict[str, str] = {}
     for vendor in REGISTRY.vendors.values():
         for text in [*vendor.hosts, *(h for p in vendor.products for h in p.hosts)]:
-            entry = str(HostEntry.parse(text))
+            entry = str(HostEntry.parse(host_text(text)))
             assert owners.setdefault(entry, vendor.id) == vendor.id
+
+
+# {region} patterns and hosts that pin data to a region (issue 12, entry points)
+
+
+def test_a_region_pattern_matches_every_region_and_nothing_else() -> None:
+    from aiwall.core.hostindex import HostEntry, HostIndex
+
+    index: HostIndex[str] = HostIndex()
+    index.add(HostEntry.parse("{region}-aiplatform.googleapis.com"), "vertex")
+    index.add(HostEntry.parse("europe-west4-aiplatform.googleapis.com/v1/special/"), "special")
+    for host in (
+        "us-central1-aiplatform.googleapis.com",
+        "europe-west4-aiplatform.googleapis.com",
+        "asia-northeast1-aiplatform.googleapis.com",
+        "x.us-central1-aiplatform.googleapis.com",
+    ):
+        assert index.resolve(host) == "vertex", host
+    for host in (
+        "aiplatform.googleapis.com",
+        "-aiplatform.googleapis.com.evil.example",
+        "us-central1-aiplatform.googleapis.com.evil.example",
+        "us-central1-aiplatformx.googleapis.com",
+        "storage.googleapis.com",
+    ):
+        assert index.resolve(host) is None, host
+    assert index.resolve("europe-west4-aiplatform.googleapis.com", "/v1/special/x") == "special"
+    assert index.patterns() == {"googleapis.com": ["[a-z0-9-]+\\-aiplatform"]}
+
+
+@pytest.mark.parametrize(
+    "text", ["a.{region}.example.com", "{region}{region}.example.com", "{region}"]
+)
+def test_a_misplaced_region_pattern_is_refused(text: str) -> None:
+    from aiwall.core.hostindex import HostEntry
+    from aiwall.core.hosts import InvalidHost
+
+    with pytest.raises(InvalidHost):
+        HostEntry.parse(text)
+
+
+def test_a_pinned_host_decides_residency_rules_on_its_region(tmp_path: Path) -> None:
+    from aiwall.core.config import load_config
+    from aiwall.core.decision import HostName, RequestInfo
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "globalai.yaml").write_text(
+        """\
+id: globalai
+name: Global AI
+kind: api-platform
+homepage: https://globalai.example/
+headline: h
+summary: s
+hosts: [globalai.example]
+products:
+  - id: api
+    name: Global AI API
+    hosts:
+      - api.globalai.example
+      - {host: eu.api.globalai.example, residency: [EU], note: EU data residency}
+      - "{region}.regional.globalai.example"
+    verdict: v
+    summary: s
+    training: never
+    opt_out: {available: false}
+    zero_retention: false
+    dpa: true
+    residency: [US]
+    retention: P30D
+last_verified: 2026-12-01
+confidence: high
+sources:
+  - {url: "https://globalai.example/dpa", supports: s, date: 2026-12-01,
+     covers: [hosts, training, opt_out, zero_retention, dpa, residency, retention]}
+"""
+    )
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - {id: outside-eu, description: d, match: {residency_outside: [EU]}, action: block}\n"
+    )
+    config = load_config(rules, policies)
+
+    def action(host: str) -> str:
+        request = RequestInfo((HostName("host", host),))
+        return str(config.engine.decide(request).action)
+
+    assert action("api.globalai.example") == "block"  # the product's US residency
+    assert action("eu.api.globalai.example") == "log"  # the pinned endpoint keeps data in the EU
+    assert action("frankfurt.regional.globalai.example") == "block"
+
+
+def test_staleness_works_per_fact(tmp_path: Path) -> None:
+    """A record re-verified recently is still stale where one fact was last checked long ago,
+    and a `stale: true` rule sees it."""
+    from datetime import date, timedelta
+
+    from aiwall.core.config import load_config
+    from aiwall.core.decision import HostName, RequestInfo
+    from aiwall.core.registry import is_stale, stale_facts
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    record = (Path(__file__).parent / "fixtures" / "policies" / "usbot.yaml").read_text()
+    (policies / "usbot.yaml").write_text(record)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - {id: stale, description: d, match: {stale: true}, action: warn}\n"
+    )
+    fresh = load_config(rules, policies)
+    vendor = fresh.registry.vendors["usbot"]
+    today = vendor.last_verified + timedelta(days=10)
+    assert not is_stale(vendor, today, timedelta(days=365))
+    dated = record.replace(
+        "    training: default\n",
+        "    training: default\n    verified: {training: 2015-01-01}\n",
+        1,
+    )
+    assert dated != record
+    (policies / "usbot.yaml").write_text(dated)
+    config = load_config(rules, policies, today=lambda: today)
+    vendor = config.registry.vendors["usbot"]
+    product = next(p for p in vendor.products if p.verified)
+    assert stale_facts(vendor, product, today, timedelta(days=365)) == ["training"]
+    assert is_stale(vendor, today, timedelta(days=365))
+    assert any("verified.training" in str(w) for w in config.warnings)
+    request = RequestInfo((HostName("host", "usbot.test"),))
+    assert str(config.engine.decide(request).action) == "warn"
+    assert date(2015, 1, 1) == vendor.verified_on(product, "training")

@@ -77,6 +77,7 @@ def test_decisions_by_action(doc: dict[str, Any]) -> None:
         "total": 211,
         "actions": {"block": 91, "warn": 30, "log": 84, "allow": 6},
         "acknowledged": 12,
+        "suppressed": 0,
     }
     assert doc["report"]["first_event"] == "2026-11-23T09:00:00.000000Z"
     assert doc["report"]["last_event"] == "2026-11-28T09:36:00.000000Z"

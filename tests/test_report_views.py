@@ -247,3 +247,26 @@ def test_the_html_page_is_the_same_bytes_every_time(log: Path, doc: dict[str, An
 def test_filters_object(log: Path) -> None:
     only = build([str(log)], filters=Filters(users=frozenset({"bob"})))
     assert only["decisions"]["total"] == 16 and only["acknowledgements"]["total"] == 0
+
+
+def test_refusals_the_proxy_counted_instead_of_writing_are_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "events.jsonl"
+    config = rules(tmp_path, "log")
+    events = EventLog(str(path))
+    events.decision(decide(config, "cnchat.test", user="bob"), context(user="bob", status_code=403))
+    events.decisions_suppressed(
+        client_ip=None, user="bob", host="cnchat.test", rule_id="block-cn", status_code=403,
+        count=280, seconds=10,
+    )  # fmt: skip
+    events.close()
+    doc = build([str(path)])
+    assert doc["decisions"]["total"] == 1 and doc["decisions"]["suppressed"] == 280
+    assert doc["lines"]["other"] == {"decisions.suppressed": 1}
+    assert (
+        build([str(path)], filters=Filters(users=frozenset({"alice"})))["decisions"]["suppressed"]
+        == 0
+    )
+    assert main(["report", str(path)]) == 0
+    assert "280 repeated refusals counted by the proxy" in capsys.readouterr().out

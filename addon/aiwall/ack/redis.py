@@ -110,7 +110,8 @@ class RedisAckStore:
             # socket_timeout bounds each read; this bounds the whole call, connecting included.
             result = await asyncio.wait_for(command(self._client), self._timeout * 2)
         except (RedisError, OSError, TimeoutError) as error:
-            self._retry_at = self._clock() + self._retry_seconds
+            if not even_if_failing:  # a probe that fails does not hold back the next request
+                self._retry_at = self._clock() + self._retry_seconds
             first, self._failing = not self._failing, True
             if first:
                 logger.error(

@@ -19,7 +19,7 @@ from aiwall.core.config import Config
 from aiwall.core.decision import Decision, HostName, RequestInfo
 from aiwall.core.hostindex import HostEntry
 from aiwall.core.hosts import InvalidHost, normalise_host
-from aiwall.core.policy import Product, VendorRecord
+from aiwall.core.policy import Product, VendorRecord, host_text
 from aiwall.core.registry import Registry
 from aiwall.core.rules import Action
 from aiwall.telemetry.ids import SeenIds
@@ -193,8 +193,8 @@ def _path_specific_hosts(registry: Registry) -> frozenset[str]:
     """Hosts with an entry that carries a path prefix: their product depends on the path."""
     hosts = set()
     for _, product in registry.products():
-        for text in product.hosts:
-            entry = HostEntry.parse(text)
+        for spec in product.hosts:
+            entry = HostEntry.parse(host_text(spec))
             if entry.path_prefix:
                 hosts.add(entry.host)
     return frozenset(hosts)

@@ -24,6 +24,7 @@ RECORD_FACTS = (
     "retention_class",
     "confidence",
     "stale",
+    "under_review",
 )
 
 
@@ -69,7 +70,11 @@ def decided(
             string(record.get("confidence"), "aiwall.record.confidence") or "",
             record.get("stale") is True,
         )
-        facts = tuple((name, _fact_text(record[name])) for name in RECORD_FACTS if name in record)
+        facts = tuple(
+            (name, _fact_text(record[name], "none" if name == "under_review" else "unknown"))
+            for name in RECORD_FACTS
+            if name in record
+        )
     shadow = aiwall.get("shadow") or []
     if not isinstance(shadow, list):
         raise Malformed("aiwall.shadow is not a list")
@@ -119,6 +124,15 @@ def session_counts(event: Event) -> tuple[int, int, str]:
     envelope = obj(event.fields.get("event"), "event")
     start = string(envelope.get("start"), "event.start") or event.timestamp
     return requests, sent, start
+
+
+def suppressed_count(event: Event) -> tuple[int, str | None]:
+    """How many refusals a `decisions.suppressed` event counted, and for which rule."""
+    suppressed = obj(obj(event.fields.get("aiwall"), "aiwall").get("suppressed"), "suppressed")
+    count = suppressed.get("count")
+    if not isinstance(count, int) or count < 0:
+        raise Malformed("aiwall.suppressed.count is not a count")
+    return count, field(event.fields, "rule", "id")
 
 
 def ack_item(event: Event) -> dict[str, Any]:
@@ -189,11 +203,12 @@ def _objects(value: object, name: str) -> list[dict[str, Any]]:
     return value
 
 
-def _fact_text(value: object) -> str:
+def _fact_text(value: object, empty: str) -> str:
+    """A fact's value as one text: lists joined, an empty one `empty`, booleans yes or no."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "unknown"
+        return ", ".join(str(v) for v in value) or empty
     return str(value)
 
 

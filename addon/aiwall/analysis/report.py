@@ -25,7 +25,9 @@ The JSON document (keys are stable, lists sorted by count, largest first, then b
                 "filtered_out": int, "malformed": int,
                 "malformed_examples": ["file:line: why"]},          # the first 20
       "decisions": {"total": int, "actions": actions,
-                    "acknowledged": int},     # warn decisions forwarded after an acknowledgement
+                    "acknowledged": int,      # warn decisions forwarded after an acknowledgement
+                    "suppressed": int},       # refusals the proxy counted but did not write one
+                                              # by one (decisions.suppressed): not in the counts
       "recorded": {"requests": int,           # allowed requests counted in session events
                    "request_bytes": int, "sessions": int,          # session events
                    "unlogged_allow": [str]},  # rules whose allowed requests leave no trace
@@ -215,6 +217,7 @@ def document(tally: Tally, groups: Groups | None = None, top: int = TOP) -> dict
             "total": sum(actions.values()),
             "actions": _actions(actions),
             "acknowledged": acknowledged,
+            "suppressed": tally.suppressed,
         },
         "recorded": {
             "requests": recorded,

@@ -54,7 +54,13 @@ def _summary(doc: dict[str, Any]) -> list[str]:
         "",
         f"Decisions: {number(decisions['total'])}   block {number(acts['block'])}"
         f"   warn {number(acts['warn'])} ({number(decisions['acknowledged'])} continued after"
-        f" acknowledging)   log {number(acts['log'])}   allow {number(acts['allow'])}",
+        f" acknowledging)   log {number(acts['log'])}   allow {number(acts['allow'])}"
+        + (
+            f"; and {number(decisions['suppressed'])} repeated refusals counted by the proxy,"
+            " not written one by one"
+            if decisions["suppressed"]
+            else ""
+        ),
         f"Recorded allowed use: {number(recorded['requests'])} requests in"
         f" {number(recorded['sessions'])} session events,"
         f" {number(recorded['request_bytes'])} bytes sent",

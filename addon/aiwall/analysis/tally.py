@@ -31,10 +31,20 @@ from aiwall.analysis.logged import (
     decided,
     decided_from_event,
     session_counts,
+    suppressed_count,
 )
 from aiwall.telemetry.reader import Client, Event, LogReader, Malformed
 
-OTHER_KINDS = frozenset({"config.loaded", "config.rejected", "policy.changed", "error"})
+OTHER_KINDS = frozenset(
+    {
+        "config.loaded",
+        "config.rejected",
+        "policy.changed",
+        "source.changed",
+        "error",
+        "decisions.suppressed",
+    }
+)
 CHANGE_KINDS = frozenset({"config.loaded", "config.rejected", "policy.changed"})
 FILTERED = -1  # the id of a decision kind or client that the filters leave out
 VENDOR_SHIFT = 24  # an activity key: vendor << VENDOR_SHIFT | user
@@ -68,6 +78,15 @@ class Filters:
             and (not self.vendors or bool({item["vendor"], item["product"]} & self.vendors))
             and (not self.rules or item["rule"] in self.rules)
             and (not self.actions or "warn" in self.actions)
+        )
+
+    def suppressed(self, client: Client, rule: str | None) -> bool:
+        """Refusals counted, not written: they name no vendor, and are blocks or warnings."""
+        return (
+            self.client(client)
+            and not self.vendors
+            and (not self.rules or (rule or "default") in self.rules)
+            and (not self.actions or bool({"block", "warn"} & self.actions))
         )
 
     def as_json(self) -> dict[str, list[str]]:
@@ -113,6 +132,7 @@ class Tally:
     decision_lines: int = 0  # decision events read, before the filters
     session_lines: int = 0
     filtered_out: int = 0
+    suppressed: int = 0  # refusals the proxy counted instead of writing (decisions.suppressed)
     ignored: int = 0
     other: Counter[str] = field(default_factory=Counter)
     acks: list[dict[str, Any]] = field(default_factory=list)
@@ -242,6 +262,10 @@ class Tally:
             elif event.kind in OTHER_KINDS:
                 if event.kind in CHANGE_KINDS:
                     self.changes.append(change_item(event))
+                elif event.kind == "decisions.suppressed":
+                    count, rule = suppressed_count(event)
+                    if self.filters.suppressed(client_of(event), rule):
+                        self.suppressed += count
                 self.other[event.kind] += 1
             else:
                 self.ignored += 1

@@ -2,11 +2,14 @@
 
 - `number(value)`: `1,234` for ints, one decimal for floats, an em dash for None.
 - `text_table(headers, rows, *, numeric=(), max_width=48, indent="  ")`: an aligned table;
-  control characters in cells are shown escaped, so a log cannot drive the terminal.
+  control and format characters in cells are shown escaped (`aiwall.core.text.shown`), so a
+  log cannot drive the terminal.
 - `text_bar(value, maximum, width=30)`: a bar of block characters.
 """
 
 from collections.abc import Iterable, Sequence
+
+from aiwall.core.text import shown
 
 Cell = object  # str, int, float or None
 
@@ -58,13 +61,6 @@ def text_bar(value: int, maximum: int, width: int = 30) -> str:
     return "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
 
 
-_CONTROL = {i: f"\\x{i:02x}" for i in (*range(0x20), *range(0x7F, 0xA0))} | {
-    0x2028: "\\u2028",
-    0x2029: "\\u2029",
-    0x1B: "\\e",
-}
-
-
 def _plain(text: str, max_width: int) -> str:
-    text = text.translate(_CONTROL)
+    text = shown(text)
     return text if len(text) <= max_width else text[: max_width - 1] + "…"

@@ -14,6 +14,7 @@ from typing import Any
 from aiwall.analysis.resolve import resolve_lines
 from aiwall.cli.discover import add_arguments as add_discover_arguments
 from aiwall.cli.discover import run as run_discover
+from aiwall.cli.feed import add_commands as add_feed_commands
 from aiwall.cli.pac import pac_for, proxy_argument
 from aiwall.cli.report import add_arguments as add_report_arguments
 from aiwall.cli.report import run as run_report
@@ -130,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="OPTION=VALUE",
         help="any mitmproxy option, as with mitmdump --set (block_global=false, ...)",
     )
+    add_feed_commands(commands)
     schema = command("schema", _schema, "print the JSON Schema of a file format", config=False)
     schema.add_argument("kind", choices=["policy", "rules", "events"])
     shown = schema.add_mutually_exclusive_group()
@@ -189,8 +191,13 @@ def _explanation(url: str, request: RequestInfo, decision: Decision) -> str:
             f"Record:   last verified {vendor.last_verified}, confidence"
             f" {vendor.confidence_of(product)}, {stale}"
         )
+        if decision.residency and decision.residency != product.residency:
+            pinned = ", ".join(decision.residency)
+            lines.append(f"Host:     {decision.host} keeps data in {pinned} (a regional endpoint)")
+        card = card_for(vendor, product)
+        lines.extend(f"Review:   {notice}" for notice in card.reviews())
         lines.append("Facts:")
-        lines.extend(f"  {label}: {value}" for label, value in card_for(vendor, product).facts())
+        lines.extend(f"  {label}: {value}" for label, value in card.facts())
     if decision.trace:
         lines.append("Rules tried, in order:")
         for number, trial in enumerate(decision.trace, 1):
@@ -214,7 +221,11 @@ def _explanation(url: str, request: RequestInfo, decision: Decision) -> str:
 
 def _resolve(args: argparse.Namespace) -> int:
     registry = load_registry(args.policies)
-    sources = [path.open(encoding="utf-8", errors="surrogateescape") for path in args.files]
+    try:
+        sources = [path.open(encoding="utf-8", errors="surrogateescape") for path in args.files]
+    except OSError as error:
+        print(f"aiwall resolve: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
+        return 2
     lines = itertools.chain.from_iterable(sources) if sources else sys.stdin
     start, count = time.perf_counter(), 0
     out = sys.stdout

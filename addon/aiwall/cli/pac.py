@@ -52,6 +52,9 @@ var AIWALL_PROXY = @PROXY@;
 
 var AIWALL_HOSTS = @HOSTS@;
 
+// Parent domain -> patterns of the first label, for vendors with one name per region.
+var AIWALL_PATTERNS = @PATTERNS@;
+
 function FindProxyForURL(url, host) {
   var name = String(host).toLowerCase();
   var colon = name.indexOf(":");
@@ -75,9 +78,25 @@ function FindProxyForURL(url, host) {
     if (dot < 0) {
       break;
     }
+    if (aiwallPattern(name.substring(0, dot), name.substring(dot + 1))) {
+      return AIWALL_PROXY;
+    }
     name = name.substring(dot + 1);
   }
   return "DIRECT";
+}
+
+function aiwallPattern(label, parent) {
+  if (!Object.prototype.hasOwnProperty.call(AIWALL_PATTERNS, parent)) {
+    return false;
+  }
+  var patterns = AIWALL_PATTERNS[parent];
+  for (var i = 0; i < patterns.length; i++) {
+    if (new RegExp("^(?:" + patterns[i] + ")$").test(label)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 function aiwallListed(name) {
@@ -138,7 +157,8 @@ def pac_for(proxy: str, policies: Path | None = None, rules: Path | None = None)
     source = f"{folder} ({len(registry.vendors)} vendors)"
     if rules is not None:
         source += f" and the match.host of {rules} ({len(set(extra))} names)"
-    return pac_file([*registry.index.hosts(), *extra], proxy, source=source)
+    hosts = [*registry.index.hosts(), *extra]
+    return pac_file(hosts, proxy, source=source, patterns=registry.index.patterns())
 
 
 def pac_file(
@@ -147,6 +167,7 @@ def pac_file(
     *,
     source: str = "",
     generated: datetime | None = None,
+    patterns: dict[str, list[str]] | None = None,
 ) -> str:
     """A PAC file sending `hosts` (and their subdomains) to `proxy`, everything else DIRECT.
 
@@ -166,6 +187,7 @@ def pac_file(
         "@SHOWN@": address,
         "@PROXY@": json.dumps(f"PROXY {address}"),
         "@HOSTS@": "{\n" + listed + "\n}" if names else "{}",
+        "@PATTERNS@": json.dumps(patterns or {}, sort_keys=True),
     }
     # One pass, so that no inserted value is searched for markers in turn.
     return re.sub(r"@[A-Z]+@", lambda marker: fields[marker.group()], _TEMPLATE)

@@ -30,6 +30,7 @@ COLUMNS = (
     "jurisdiction",
     "retention",
     "retention_class",
+    "under_review",
     "last_verified",
     "confidence",
 )

@@ -1,8 +1,18 @@
 """The vendor card: what a record says, arranged for people. Text here; HTML in `pages`."""
 
+import re
 from dataclasses import dataclass
 
-from aiwall.core.policy import OPEN_ENDED, UNKNOWN, Kind, OptOut, Product, Training, VendorRecord
+from aiwall.core.policy import (
+    OPEN_ENDED,
+    UNKNOWN,
+    Kind,
+    OptOut,
+    Product,
+    Review,
+    Training,
+    VendorRecord,
+)
 
 KIND_LABELS = {
     Kind.CHAT_ASSISTANT: "AI chat assistant",
@@ -27,11 +37,32 @@ _TRAINING_BADGE = {
     Training.UNKNOWN: "Training: unknown",
 }
 _TRAINING_FACT = {
-    Training.DEFAULT: "yes, by default: you have to opt out",
     Training.OPT_IN: "only if you opt in",
     Training.NEVER: "no",
     Training.UNKNOWN: "unknown",
 }
+
+_FACT_NAMES = {
+    "training": "training",
+    "opt_out": "opt-out",
+    "zero_retention": "zero retention",
+    "dpa": "DPA",
+    "residency": "where data is stored",
+    "retention": "retention",
+    "jurisdiction": "the company's jurisdiction",
+}
+UNDER_REVIEW = " (under review)"
+
+
+def training_fact(product: Product) -> str:
+    """The training fact in words that agree with the opt-out fact beside it."""
+    if product.training is not Training.DEFAULT:
+        return _TRAINING_FACT[product.training]
+    if product.opt_out.available is True:
+        return "yes, by default, unless you opt out"
+    if product.opt_out.available is False:
+        return "yes, by default, with no way to opt out"
+    return "yes, by default (whether you can opt out is unknown)"
 
 
 @dataclass(frozen=True)
@@ -68,13 +99,48 @@ class Card:
     def facts(self) -> list[tuple[str, str]]:
         """The product's facts, one line each, as the pages and `explain` show them."""
         p = self.product
+        vendor = self.vendor
+        jurisdiction = vendor.jurisdiction_of(p)
+        law = ", ".join(jurisdiction) or "unknown"
+        note = p.jurisdiction_note if p.jurisdiction is not None else vendor.jurisdiction_note
+        doubted = vendor.facts_under_review(p)
+        facts = [
+            ("training", "Trains on your data", training_fact(p)),
+            ("opt_out", "Opt-out", _opt_out(p.opt_out)),
+            (
+                "zero_retention",
+                "Zero retention",
+                _known(p.zero_retention) + _then(p.zero_retention_note),
+            ),
+            ("dpa", "DPA", _known(p.dpa) + _then(p.dpa_note)),
+            (
+                "residency",
+                "Data stored in",
+                (", ".join(p.residency) or "unknown") + _then(p.residency_note),
+            ),
+            ("retention", "Retention", _retention(p.retention) + _then(p.retention_note)),
+            ("jurisdiction", "Company under the law of", law + _then(note)),
+        ]
+        if p.models_from:
+            models = ", ".join(p.models_from)
+            served = (
+                f"{models}: {vendor.name} serves these companies' models, and"
+                f" {vendor.name}'s terms (above) apply to what you send" + _then(p.models_note)
+            )
+            facts.append(("models_from", "Models from", served))
         return [
-            ("Trains on your data", _TRAINING_FACT[p.training]),
-            ("Opt-out", _opt_out(p.opt_out)),
-            ("Zero retention", _known(p.zero_retention) + _then(p.zero_retention_note)),
-            ("DPA", _known(p.dpa) + _then(p.dpa_note)),
-            ("Data stored in", (", ".join(p.residency) or "unknown") + _then(p.residency_note)),
-            ("Retention", _retention(p.retention) + _then(p.retention_note)),
+            (label, value + (UNDER_REVIEW if fact in doubted else ""))
+            for fact, label, value in facts
+        ]
+
+    def reviews(self) -> list[str]:
+        """One sentence per changed source that puts this product's facts under review."""
+        return [
+            f"{self.vendor.name}'s {_source_name(self.vendor, review)} changed on"
+            f" {review.changed}; these facts are under review: "
+            + ", ".join(_FACT_NAMES[fact] for fact in facts)
+            + "."
+            for review, facts in self.vendor.reviews_of(self.product)
         ]
 
     def sections(self) -> list[Section]:
@@ -110,9 +176,13 @@ class Card:
     @property
     def footer(self) -> str:
         confidence = self.vendor.confidence_of(self.product)
-        return (
-            f"Last verified {self.vendor.last_verified} · confidence: {confidence} · Terms change"
-            f" — confirm directly with {self.vendor.name} before sending confidential data."
+        return " ".join(
+            [
+                *self.reviews(),
+                f"Last verified {self.vendor.last_verified} · confidence: {confidence} · Terms"
+                f" change — confirm directly with {self.vendor.name} before sending confidential"
+                " data.",
+            ]
         )
 
 
@@ -139,6 +209,15 @@ def render_text(card: Card) -> str:
         lines.append(f"  {source.url}")
         lines.append(f"    Supports: {source.supports} (dated {source.date})")
     return "\n".join(lines) + "\n"
+
+
+def _source_name(vendor: VendorRecord, review: Review) -> str:
+    """The page's title without the vendor's name in front: "DeepSeek Privacy Policy" → "Privacy
+    Policy"; the page's address when it has no title."""
+    prefix = re.compile(
+        rf"^\s*{re.escape(vendor.name)}(?:'s)?\s*[-:|\u2013\u2014]?\s*", re.IGNORECASE
+    )
+    return prefix.sub("", review.source).strip() or review.url
 
 
 def _join(*parts: str) -> str:

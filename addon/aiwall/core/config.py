@@ -5,10 +5,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from aiwall.core.diff import vendor_changes
 from aiwall.core.engine import Engine
 from aiwall.core.hostindex import HostEntry
 from aiwall.core.hosts import InvalidHost
-from aiwall.core.registry import Registry, load_registry, registry_warnings
+from aiwall.core.registry import RecordFolders, Registry, load_registry, registry_warnings
 from aiwall.core.rules import RulesFile
 from aiwall.core.yamlsource import ConfigError, Problem, YamlDocument, load_yaml
 
@@ -24,10 +25,25 @@ class Config:
 
 def load_config(
     rules_path: Path,
-    policies_dir: Path | None = None,
+    policies_dir: Path | RecordFolders | None = None,
     today: Callable[[], date] = date.today,
 ) -> Config:
-    """Load and cross-check both; raise ConfigError listing every problem in every file."""
+    """Load and cross-check both; raise ConfigError listing every problem in every file.
+
+    Nothing else escapes: whatever goes wrong while loading is a problem of the files, so a
+    hot reload rejects the change and `aiwall check` says so instead of a traceback."""
+    try:
+        return _load_config(rules_path, policies_dir, today)
+    except ConfigError:
+        raise
+    except Exception as error:
+        message = f"could not be loaded ({type(error).__name__}: {error})"
+        raise ConfigError([Problem(str(rules_path), 1, "(file)", message)]) from error
+
+
+def _load_config(
+    rules_path: Path, policies_dir: Path | RecordFolders | None, today: Callable[[], date]
+) -> Config:
     problems: list[Problem] = []
     registry: Registry | None = None
     rules: RulesFile | None = None
@@ -48,7 +64,31 @@ def load_config(
         raise ConfigError(problems)
     engine = Engine(registry, rules, today)
     warnings = registry_warnings(registry, today(), rules.settings.stale_after)
-    return Config(registry, rules, rules_path, engine, warnings)
+    return Config(registry, rules, rules_path, engine, warnings + overlay_warnings(registry))
+
+
+def overlay_warnings(registry: Registry) -> list[Problem]:
+    """What the organisation's own records change: each fact that overrides a shipped one,
+    records the bundle lacks, and shipped records verified since the local copy was made."""
+    warnings: list[Problem] = []
+    for vendor_id in sorted(registry.local):
+        document = registry.documents[vendor_id]
+        local = registry.vendors[vendor_id].model_copy(update={"under_review": ()})
+        if vendor_id not in registry.shipped:
+            message = "a local record: the shipped records have no such vendor"
+            warnings.append(document.problem(("id",), message, "warning"))
+            continue
+        shipped, shipped_document = registry.shipped[vendor_id]
+        for change in vendor_changes(shipped.model_copy(update={"under_review": ()}), local):
+            message = f"the local record overrides {shipped_document.path}: {change}"
+            warnings.append(document.problem(("id",), message, "warning"))
+        if shipped.last_verified > local.last_verified:
+            message = (
+                f"the shipped record was verified on {shipped.last_verified}, after this local"
+                f" copy ({local.last_verified}): review what changed"
+            )
+            warnings.append(document.problem(("last_verified",), message, "warning"))
+    return warnings
 
 
 def _cross_check(document: YamlDocument, rules: RulesFile, registry: Registry) -> Iterator[Problem]:

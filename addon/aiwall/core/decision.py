@@ -85,6 +85,8 @@ class Decision:
     # With a warning: every warned destination among the names, each with its own rule. The
     # request goes on only when the client has acknowledged all of them.
     warned: tuple["Decision", ...] = ()
+    # Where this destination keeps data: a data-residency host's region, else the product's.
+    residency: tuple[str, ...] = ()
 
     @property
     def blocks(self) -> bool:

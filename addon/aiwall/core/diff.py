@@ -19,11 +19,12 @@ def diff_registries(old: Registry, new: Registry) -> list[str]:
         elif after is None:
             changes.append(f"{vendor_id}: vendor removed")
         else:
-            changes.extend(_vendor_changes(before, after))
+            changes.extend(vendor_changes(before, after))
     return changes
 
 
-def _vendor_changes(before: VendorRecord, after: VendorRecord) -> Iterator[str]:
+def vendor_changes(before: VendorRecord, after: VendorRecord) -> Iterator[str]:
+    """`vendor/product: field: old → new` for each field of one record that differs."""
     old = before.model_dump(mode="json", exclude={"products"})
     new = after.model_dump(mode="json", exclude={"products"})
     for field, was, now in _field_changes(old, new):

@@ -12,10 +12,23 @@ _SHORT_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": 
 # A year and a month have no fixed length; retention periods are compared, so use the long side.
 _DAYS_PER_YEAR = 366
 _DAYS_PER_MONTH = 31
+# Longer than any retention period or setting means anything; longer would overflow dates.
+MAX_DURATION = timedelta(days=100 * _DAYS_PER_YEAR)
 
 
 def parse_duration(text: str) -> timedelta:
-    """Parse `P1Y2M3DT4H`, `P2W` or `90d`/`8h`/`30m`; raise ValueError naming the bad text."""
+    """Parse `P1Y2M3DT4H`, `P2W` or `90d`/`8h`/`30m`; raise ValueError naming the bad text, and
+    for a duration over 100 years."""
+    try:
+        duration = _parse(text)
+    except OverflowError:
+        duration = MAX_DURATION * 2
+    if duration > MAX_DURATION:
+        raise ValueError(f"{text!r} is longer than 100 years")
+    return duration
+
+
+def _parse(text: str) -> timedelta:
     cleaned = text.strip()
     if iso := _ISO.fullmatch(cleaned.upper()):
         parts = {k: int(v) for k, v in iso.groupdict().items() if v}

@@ -1,8 +1,9 @@
 """The rules engine: rules compiled once against the registry, then a decision per request.
 
 Each rule becomes a list of checks. Checks on vendor facts depend only on the product (and
-on whether its record is stale), so for each product the rules that could ever match it are
-worked out once and cached; per request only the checks on the request itself run.
+on whether its record is stale or has facts under review), so for each product the rules that
+could ever match it are worked out once and cached; per request only the checks on the
+request itself run.
 """
 
 import fnmatch
@@ -22,7 +23,7 @@ from aiwall.core.decision import (
     TenantHeader,
 )
 from aiwall.core.hostindex import HostEntry, HostIndex
-from aiwall.core.hosts import InvalidHost, normalise_host
+from aiwall.core.hosts import InvalidHost, normalise_host, redacted
 from aiwall.core.policy import Product, VendorRecord
 from aiwall.core.registry import Registry, is_stale
 from aiwall.core.rules import Action, Match, Mode, Rule, RulesFile, Settings
@@ -37,11 +38,14 @@ class Subject:
     product: Product | None
     stale: bool
     request: RequestInfo
+    residency: tuple[str, ...] = ()  # the host's pin, else the product's
+    under_review: tuple[str, ...] = ()  # the product's facts whose source changed
 
 
 Check = tuple[str, Callable[[Subject], bool]]
-# Where an AI host goes: vendor and product (None for a host only a rule names), tenant header.
-Route = tuple[VendorRecord | None, Product | None, "TenantHeader | None"]
+# Where an AI host goes: vendor and product (None for a host only a rule names), tenant header,
+# and where the host keeps data (a data-residency endpoint pins it; else the product's facts).
+Route = tuple[VendorRecord | None, Product | None, "TenantHeader | None", tuple[str, ...]]
 
 FACT_FIELDS = (
     "vendor",
@@ -55,7 +59,11 @@ FACT_FIELDS = (
     "retention_over",
     "confidence",
     "stale",
+    "under_review",
 )
+
+
+CandidateKey = tuple[str | None, str | None, bool, tuple[str, ...], bool]
 
 
 @dataclass(frozen=True)
@@ -92,13 +100,14 @@ def fact_value(subject: Subject, name: str) -> Any:
         "product": vendor.ref(product),
         "kind": str(vendor.kind_of(product)),
         "training": str(product.training),
-        "residency": list(product.residency),
-        "residency_outside": list(product.residency),
+        "residency": list(subject.residency),
+        "residency_outside": list(subject.residency),
         "zero_retention": _known(product.zero_retention),
         "dpa": _known(product.dpa),
         "retention_over": product.retention,
         "confidence": str(vendor.confidence_of(product)),
         "stale": subject.stale,
+        "under_review": list(subject.under_review),
     }
     return values[name]
 
@@ -126,7 +135,8 @@ class Engine:
             for host in rule.match.host:
                 self._org_hosts.add(HostEntry.parse(host), True)
         self._tenants = _tenant_index(registry, rules)
-        self._candidates: dict[tuple[str | None, str | None, bool], tuple[CompiledRule, ...]] = {}
+        self._candidates: dict[CandidateKey, tuple[CompiledRule, ...]] = {}
+        self._stale: dict[str, tuple[date, bool]] = {}
 
     def concerns(self, names: tuple[HostName, ...], path: str) -> bool:
         """Whether any name is invalid or AI traffic: only such a request needs deciding."""
@@ -167,6 +177,7 @@ class Engine:
             tenant_headers=headers,
             trace=strictest.trace,
             warned=warned if strictest.action is Action.WARN else (),
+            residency=strictest.residency,
         )
 
     def _subjects(
@@ -180,7 +191,8 @@ class Engine:
             try:
                 host = normalise_host(name.raw)
             except InvalidHost as error:
-                names.append(NameOutcome(name.seen_in, name.raw, None, invalid=error.reason))
+                raw = redacted(name.raw)
+                names.append(NameOutcome(name.seen_in, raw, None, invalid=error.reason))
                 continue
             if host in routed:
                 destination = routed[host]
@@ -189,28 +201,39 @@ class Engine:
             if destination is None:
                 names.append(NameOutcome(name.seen_in, name.raw, host))
                 continue
-            vendor, product, header = destination
+            vendor, product, header, residency = destination
             if header is not None:
                 headers[header.name.lower()] = header
             vendor_id = vendor.id if vendor else None
             product_id = product.id if product else None
             names.append(NameOutcome(name.seen_in, name.raw, host, True, vendor_id, product_id))
             if host not in subjects:
-                stale = vendor is not None and is_stale(
-                    vendor, self._today(), self.settings.stale_after
-                )
-                subjects[host] = Subject(host, vendor, product, stale, request)
+                stale = vendor is not None and self._is_stale(vendor)
+                doubted = vendor.facts_under_review(product) if vendor and product else ()
+                subjects[host] = Subject(host, vendor, product, stale, request, residency, doubted)
         return tuple(names), list(subjects.values()), tuple(headers.values())
+
+    def _is_stale(self, vendor: VendorRecord) -> bool:
+        """Whether a record is stale today (worked out once a day per record)."""
+        today = self._today()
+        cached = self._stale.get(vendor.id)
+        if cached is None or cached[0] != today:
+            cached = self._stale[vendor.id] = (
+                today,
+                is_stale(vendor, today, self.settings.stale_after),
+            )
+        return cached[1]
 
     def _route(self, host: str, path: str) -> Route | None:
         """Vendor, product and tenant header for an AI host; None for other traffic."""
         resolution = self.registry.resolve(host, path)
         if resolution is None:
-            return (None, None, None) if self._org_hosts.resolve(host) is not None else None
+            org_host = self._org_hosts.resolve(host) is not None
+            return (None, None, None, ()) if org_host else None
         vendor, product = resolution.vendor, resolution.product
         binding = self._tenants.resolve(host)
         if binding is None or binding.vendor_id != vendor.id:
-            return vendor, product, None
+            return vendor, product, None, resolution.residency
         # A product with its own, more specific host (the API) or its own path on the host
         # (logged-out ChatGPT under chatgpt.com/backend-anon/) stays what it is.
         entry = resolution.entry
@@ -220,7 +243,8 @@ class Engine:
             and len(binding.entry.host) >= len(entry.host)
         ):
             product = vendor.product(binding.product_id)
-        return vendor, product, binding.header
+            return vendor, product, binding.header, resolution.pinned or product.residency
+        return vendor, product, binding.header, resolution.residency
 
     def _decide_subject(self, subject: Subject, explain: bool) -> Decision:
         shadow: list[ShadowOutcome] = []
@@ -258,6 +282,7 @@ class Engine:
             shadow=tuple(shadow),
             stale=subject.stale,
             trace=tuple(trace),
+            residency=subject.residency,
         )
 
     def _rules_for(self, subject: Subject, explain: bool) -> tuple[CompiledRule, ...]:
@@ -266,7 +291,7 @@ class Engine:
             return self._compiled
         vendor_id = subject.vendor.id if subject.vendor else None
         product_id = subject.product.id if subject.product else None
-        key = (vendor_id, product_id, subject.stale)
+        key = (vendor_id, product_id, subject.stale, subject.residency, bool(subject.under_review))
         candidates = self._candidates.get(key)
         if candidates is None:
             candidates = tuple(
@@ -326,13 +351,13 @@ def _fact_checks(match: Match) -> Iterator[Check]:
         yield "training", _has_facts(lambda v, p, s: p.training in training)
     if match.residency:
         inside = frozenset(match.residency)
-        yield "residency", _has_facts(lambda v, p, s: any(c in inside for c in p.residency))
+        yield "residency", _has_facts(lambda v, p, s: any(c in inside for c in s.residency))
     if match.residency_outside:
         allowed = frozenset(match.residency_outside)
         yield (
             "residency_outside",
             _has_facts(
-                lambda v, p, s: not p.residency or any(c not in allowed for c in p.residency)
+                lambda v, p, s: not s.residency or any(c not in allowed for c in s.residency)
             ),
         )
     if match.zero_retention:
@@ -348,6 +373,8 @@ def _fact_checks(match: Match) -> Iterator[Check]:
         yield "confidence", _has_facts(lambda v, p, s: v.confidence_of(p) in confidence)
     if (stale := match.stale) is not None:
         yield "stale", _has_facts(lambda v, p, s: s.stale == stale)
+    if (doubted := match.under_review) is not None:
+        yield "under_review", _has_facts(lambda v, p, s: bool(s.under_review) == doubted)
 
 
 def _request_checks(match: Match, rules: RulesFile) -> Iterator[Check]:

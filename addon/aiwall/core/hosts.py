@@ -36,7 +36,8 @@ class InvalidHost(ValueError):
     """A name that is no valid host; `reason` says why, `host` is the input (repr-safe)."""
 
     def __init__(self, host: str, reason: str) -> None:
-        shown = host if len(host) <= 100 else f"{host[:100]}… ({len(host)} characters)"
+        shown = redacted(host)
+        shown = shown if len(shown) <= 100 else f"{shown[:100]}… ({len(shown)} characters)"
         super().__init__(f"invalid host {shown!r}: {reason}")
         self.host = host
         self.reason = reason
@@ -60,6 +61,11 @@ def normalise_host(raw: str) -> str:
     return outcome
 
 
+def redacted(raw: str) -> str:
+    """A name as seen, fit for a log or a page: any `user:password@` replaced."""
+    return f"<redacted>@{raw.rpartition('@')[2]}" if "@" in raw else raw
+
+
 def is_ip(host: str) -> bool:
     """Whether an already-normalised host is an IP address rather than a name."""
     return ":" in host or _DOTTED_QUAD.fullmatch(host) is not None
@@ -75,6 +81,8 @@ def _cached_outcome(raw: str) -> str | _Rejected:
 
 
 def _canonical(raw: str) -> str:
+    if "@" in raw:  # `user:password@host`: never echoed, it may carry a password
+        raise _Rejected("a host name must not carry user:password@")
     host = _without_port(raw)
     if host.startswith("["):
         return _ipv6(host[1:-1])

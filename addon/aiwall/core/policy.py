@@ -1,5 +1,6 @@
 """Vendor records: the data-policy facts of one AI vendor and its products (policies/*.yaml)."""
 
+from collections.abc import Iterator
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -12,6 +13,17 @@ from aiwall.core.regions import check_region
 IDENTIFIER = r"^[a-z0-9][a-z0-9_-]*$"
 OPEN_ENDED = "open-ended"
 UNKNOWN = "unknown"
+# A product's data-policy facts: what the card shows and what a changed source puts under review.
+# The facts a product states (each may be `unknown`), in the order cards and logs show them.
+FACTS = (
+    "training",
+    "opt_out",
+    "zero_retention",
+    "dpa",
+    "residency",
+    "retention",
+    "jurisdiction",
+)
 
 
 class Training(StrEnum):
@@ -66,6 +78,12 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _fact_name(name: str) -> str:
+    if name not in FACTS:
+        raise ValueError(f"{name!r} is not a fact ({', '.join(FACTS)})")
+    return name
+
+
 class Source(Strict):
     """A public page and what it supports; `covers` names the facts it backs."""
 
@@ -77,6 +95,44 @@ class Source(Strict):
         description="facts this source backs: `hosts`, `tenant_restriction`, a fact name"
         " for every product (`residency`), or `<product>.<fact>` (`api.training`)",
     )
+
+
+class PinnedHost(Strict):
+    """A host that keeps data in one region (a data-residency endpoint: `eu.api.openai.com`)."""
+
+    host: str = Field(description="a host (or host/path prefix), like the plain entries")
+    residency: tuple[Region, ...] = Field(
+        min_length=1, description="where data sent to this host is stored or processed"
+    )
+    note: str = ""
+
+
+HostSpec = str | PinnedHost
+
+
+def host_text(spec: HostSpec) -> str:
+    return spec if isinstance(spec, str) else spec.host
+
+
+class Review(Strict):
+    """A cited page that changed after it was last verified: the facts it backs are under review
+    until a person re-verifies it (gives the source a `date` on or after `changed`)."""
+
+    url: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    source: str = Field(description="what the page is called, as its title says")
+    changed: date = Field(description="when `aiwall sources check` saw the change")
+    covers: tuple[str, ...] = Field(
+        default=(), description="the facts the source backs, as its `covers`; [] = every fact"
+    )
+
+    def facts_of(self, product_id: str) -> tuple[str, ...]:
+        """The product facts this review puts in doubt for one product, in card order."""
+        if not self.covers:
+            return FACTS
+        named = set(self.covers) | {
+            c.partition(".")[2] for c in self.covers if c.partition(".")[0] == product_id
+        }
+        return tuple(fact for fact in FACTS if fact in named)
 
 
 class OptOut(Strict):
@@ -92,9 +148,11 @@ class Product(Strict):
     id: Identifier
     name: str
     kind: Kind | None = Field(default=None, description="defaults to the vendor's kind")
-    hosts: tuple[str, ...] = Field(
+    hosts: tuple[HostSpec, ...] = Field(
         default=(),
-        description="hosts (and host/path prefixes) that identify this product",
+        description="hosts (and host/path prefixes) that identify this product; an entry may"
+        " pin data to a region: {host: eu.api.openai.com, residency: [EU]}. The first label"
+        " may hold {region}: {region}-aiplatform.googleapis.com",
     )
     verdict: str = Field(description='one line, like "Trains unless you opt out"')
     summary: str
@@ -121,6 +179,11 @@ class Product(Strict):
     )
     models_note: str = ""
     confidence: Confidence | None = Field(default=None, description="defaults to the vendor's")
+    verified: dict[Annotated[str, AfterValidator(_fact_name)], date] = Field(
+        default_factory=dict,
+        description="when each fact was last checked against its sources, where that differs"
+        " from the record's last_verified",
+    )
 
     def retention_exceeds(self, limit: timedelta) -> bool:
         """Open-ended and unknown retention count as longer than any limit."""
@@ -174,6 +237,11 @@ class VendorRecord(Strict):
     confidence: Confidence
     sources: tuple[Source, ...] = Field(min_length=1)
     notes: str = Field(default="", description="what people usually get wrong")
+    under_review: tuple[Review, ...] = Field(
+        default=(),
+        description="sources that changed since they were verified; `aiwall sources check`"
+        " records them in `_review.yaml` beside the records",
+    )
 
     @model_validator(mode="after")
     def _products_are_consistent(self) -> "VendorRecord":
@@ -201,8 +269,22 @@ class VendorRecord(Strict):
     def kind_of(self, product: Product) -> Kind:
         return product.kind or self.kind
 
+    def verified_on(self, product: Product, fact: str) -> date:
+        """When a fact of a product was last checked: its own date, else the record's."""
+        return product.verified.get(fact, self.last_verified)
+
     def jurisdiction_of(self, product: Product) -> tuple[str, ...]:
         return self.jurisdiction if product.jurisdiction is None else product.jurisdiction
 
     def confidence_of(self, product: Product) -> Confidence:
         return product.confidence or self.confidence
+
+    def reviews_of(self, product: Product) -> Iterator[tuple[Review, tuple[str, ...]]]:
+        """Each review that puts facts of `product` in doubt, with those facts."""
+        for review in self.under_review:
+            if facts := review.facts_of(product.id):
+                yield review, facts
+
+    def facts_under_review(self, product: Product) -> tuple[str, ...]:
+        doubted = {fact for _, facts in self.reviews_of(product) for fact in facts}
+        return tuple(fact for fact in FACTS if fact in doubted)

@@ -1,8 +1,11 @@
 """The organisation's rules (rules.yaml): settings, groups, tenants and the ordered rule list."""
 
+import base64
 import ipaddress
+import string
 from datetime import timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -10,11 +13,13 @@ from pydantic import (
     BeforeValidator,
     ByteSize,
     Field,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
+from aiwall.core.colours import MIN_CONTRAST, PAGE_BACKGROUND, WHITE, contrast, parse_colour
 from aiwall.core.durations import parse_duration
 from aiwall.core.policy import Confidence, Identifier, Kind, Region, Strict, Training
 
@@ -89,6 +94,15 @@ Duration = Annotated[
     BeforeValidator(_duration),
     WithJsonSchema({"type": "string", "description": "ISO 8601 (P30D, PT8H) or 8h, 90d"}),
 ]
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
 Network = Annotated[
     ipaddress.IPv4Network | ipaddress.IPv6Network,
     BeforeValidator(_network),
@@ -98,19 +112,136 @@ Known = bool | Literal["unknown"]
 AnyOf = BeforeValidator(_listed)
 
 
+LANGUAGES = ("en", "de", "fr")  # the pages' languages; English is the fallback
+
+
+class Localized(Strict):
+    """A text in the pages' languages: `en` is shown where the reader's language is missing."""
+
+    en: str
+    de: str | None = None
+    fr: str | None = None
+
+    def text(self, language: str) -> str:
+        return str(getattr(self, language, None) or self.en)
+
+
+Text = str | Localized  # one text for every language, or one per language
+
+
+def in_language(text: Text, language: str) -> str:
+    return text.text(language) if isinstance(text, Localized) else text
+
+
 class Alternative(Strict):
     """The tool the organisation approves instead."""
 
-    name: str
+    name: Text
     url: Annotated[str, Field(pattern=r"^https?://\S+$")]
+
+
+HttpUrl = Annotated[str, Field(pattern=r"^https?://\S+$")]
+# The variables an exception-request URL may hold; each is percent-encoded where it is put.
+URL_VARIABLES = ("url", "host", "vendor", "rule", "user", "reference")
+_LOGO_TYPES = {
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"GIF87a": "image/gif",
+    b"GIF89a": "image/gif",
+}
+MAX_LOGO_BYTES = 64 * 1024
+
+
+def _logo(value: str, info: ValidationInfo) -> str:
+    """The logo file as a data: URI (the pages' CSP allows images from data: only).
+    A relative path is read from the rules file's folder."""
+    path = Path(value)
+    if not path.is_absolute() and info.context and "directory" in info.context:
+        path = info.context["directory"] / path
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ValueError(f"cannot read {str(path)!r}: {error.strerror}") from None
+    if len(data) > MAX_LOGO_BYTES:
+        raise ValueError(f"{str(path)!r} is {len(data)} bytes; a logo may have {MAX_LOGO_BYTES}")
+    kind = next((t for magic, t in _LOGO_TYPES.items() if data.startswith(magic)), None)
+    if kind is None and b"<svg" in data[:1024]:
+        kind = "image/svg+xml"
+    if kind is None:
+        raise ValueError(f"{str(path)!r} is not a PNG, JPEG, GIF or SVG image")
+    return f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _accent(value: str) -> str:
+    parse_colour(value)
+    for background in (WHITE, PAGE_BACKGROUND):
+        ratio = contrast(value, background)
+        if ratio < MIN_CONTRAST:
+            raise ValueError(
+                f"{value} has a contrast of {ratio:.1f}:1 with {background}; buttons and links"
+                f" need {MIN_CONTRAST}:1: choose a darker colour"
+            )
+    return value.lower()
+
+
+def _url_template(value: str) -> str:
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    except ValueError as error:
+        raise ValueError(f"{value!r}: {error}") from None
+    if unknown := names - set(URL_VARIABLES):
+        known = ", ".join(f"{{{name}}}" for name in URL_VARIABLES)
+        raise ValueError(f"unknown variable {{{sorted(unknown)[0]}}}; known: {known}")
+    return value
+
+
+class PageSettings(Strict):
+    """What the block and warn pages show of the organisation, and where they send people."""
+
+    organisation: str = Field(default="", description="the organisation's name, on every page")
+    logo: (
+        Annotated[
+            str,
+            AfterValidator(_logo),
+            WithJsonSchema(
+                {
+                    "type": "string",
+                    "description": "PNG, JPEG, GIF or SVG file (relative: to this file)",
+                }
+            ),
+        ]
+        | None
+    ) = None
+    accent: Annotated[str, AfterValidator(_accent)] | None = Field(
+        default=None, description="#rrggbb for buttons and links; 4.5:1 against white"
+    )
+    acceptable_use_url: HttpUrl | None = None
+    privacy_url: HttpUrl | None = None
+    contact_url: Annotated[str, Field(pattern=r"^(mailto:|tel:|https?://)\S+$")] | None = Field(
+        default=None,
+        description="mailto:, tel: or http(s) link for settings.contact; mailto: gets a subject,"
+        " an http(s) link the variables of exception_url",
+    )
+    exception_url: (
+        Annotated[str, Field(pattern=r"^https?://\S+$"), AfterValidator(_url_template)] | None
+    ) = Field(
+        default=None,
+        description="where to ask for an exception; may hold {url} {host} {vendor} {rule}"
+        " {user} {reference}",
+    )
+    justification_readers: str = Field(
+        default="", description="who reads warn-page justifications, e.g. 'the security team'"
+    )
 
 
 class Settings(Strict):
     default_action: Action = Field(
         default=Action.LOG, description="for AI traffic that no rule matches"
     )
-    ack_ttl: Duration = Field(default=timedelta(hours=8), description="how long a warning lasts")
-    stale_after: Duration = Field(
+    ack_ttl: PositiveDuration = Field(
+        default=timedelta(hours=8), description="how long an acknowledged warning lasts"
+    )
+    stale_after: PositiveDuration = Field(
         default=timedelta(days=365), description="a record older than this counts as stale"
     )
     failure_mode: Literal["closed"] = Field(
@@ -127,6 +258,7 @@ class Settings(Strict):
         default=ByteSize(1 << 20), description="a body above this is an upload (`upload: true`)"
     )
     intercept: Intercept = Intercept.AI_ONLY
+    pages: PageSettings = Field(default_factory=PageSettings)
 
 
 class Group(Strict):
@@ -165,6 +297,11 @@ class Match(Strict):
     )
     confidence: Annotated[tuple[Confidence, ...], AnyOf] = ()
     stale: bool | None = None
+    under_review: bool | None = Field(
+        default=None,
+        description="true: a page that some of the product's facts rest on changed since it was"
+        " verified (`aiwall sources check`), and nobody has re-verified it yet",
+    )
     group: Annotated[tuple[Identifier, ...], AnyOf] = ()
     user: Annotated[tuple[str, ...], AnyOf] = ()
     network: Annotated[tuple[Network, ...], AnyOf] = ()
@@ -195,10 +332,12 @@ class Rule(Strict):
     match: Match = Field(default_factory=Match, description="omitted: all AI traffic")
     action: Action
     mode: Mode = Mode.ENFORCE
-    message: str = ""
+    message: Text = ""
     alternative: Alternative | None = None
     require_justification: bool = False
-    ack_ttl: Duration | None = None
+    ack_ttl: PositiveDuration | None = Field(
+        default=None, description="how long an acknowledgement of this rule lasts; unset: settings"
+    )
     record: bool = Field(
         default=False,
         description="allow only: record the allowed use as per-session counts (session events)",
@@ -208,7 +347,7 @@ class Rule(Strict):
     def _warn_options_need_warn(self) -> "Rule":
         if self.action is not Action.WARN:
             for option in ("require_justification", "ack_ttl"):
-                if getattr(self, option):
+                if getattr(self, option) not in (None, False):
                     raise ValueError(f"{option} only applies to action warn")
         if self.record and self.action is not Action.ALLOW:
             raise ValueError("record only applies to action allow (the others are logged)")

@@ -12,6 +12,11 @@ Location = tuple[str | int, ...]
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+# Bounds a hostile or mistaken file cannot pass: a rules file or vendor record is a few KB.
+MAX_FILE_BYTES = 2 * 1024 * 1024
+MAX_NODES = 200_000
+MAX_DEPTH = 64
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -67,7 +72,8 @@ class YamlDocument:
     def validate[M: BaseModel](self, model: type[M]) -> M:
         """Validate the data against `model`; raise ConfigError with one problem per error."""
         try:
-            return model.model_validate(self.data)
+            # Relative paths in a file are read from that file's folder.
+            return model.model_validate(self.data, context={"directory": self.path.parent})
         except ValidationError as error:
             raise ConfigError(self._problems(error)) from None
 
@@ -81,18 +87,25 @@ class YamlDocument:
 
 
 def load_yaml(path: Path) -> YamlDocument:
-    """Read `path`; YAML syntax errors and duplicate keys become a ConfigError."""
+    """Read `path`; YAML syntax errors, duplicate keys, aliases and files too large, too deep or
+    of too many values become a ConfigError naming the file and line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            message = f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB"
+            raise ConfigError([Problem(str(path), 1, "(file)", message)])
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError([Problem(str(path), 1, "(file)", f"cannot read: {error}")]) from None
     document = YamlDocument(path, None)
     try:
+        _check_shape(path, text)
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else 1
-        message = str(error.problem or error.context)
+        message = _plain_words(str(error.problem or error.context), text.splitlines()[line - 1 :])
         if error.context and error.context_mark:
             message += f" ({error.context} from line {error.context_mark.line + 1})"
         raise ConfigError([Problem(str(path), line, "(syntax)", message)]) from None
@@ -102,6 +115,38 @@ def load_yaml(path: Path) -> YamlDocument:
         if problems:
             raise ConfigError(problems)
     return document
+
+
+def _check_shape(path: Path, text: str) -> None:
+    """Refuse aliases (a few lines of them expand to billions of values), and bound how many
+    values a file holds and how deeply they nest, before anything is built from it."""
+    nodes = depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        line = event.start_mark.line + 1 if event.start_mark else 1
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            message = "YAML anchors and aliases (&name, *name) are not supported: write it out"
+            raise ConfigError([Problem(str(path), line, "(syntax)", message)])
+        if isinstance(event, yaml.NodeEvent):
+            nodes += 1
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        if nodes > MAX_NODES or depth > MAX_DEPTH:
+            limit = f"{MAX_NODES:,} values" if nodes > MAX_NODES else f"{MAX_DEPTH} levels"
+            message = f"the file holds more than {limit}"
+            raise ConfigError([Problem(str(path), line, "(file)", message)])
+
+
+def _plain_words(message: str, rest: list[str]) -> str:
+    """The YAML parser's message, with what it usually means for a person editing the file."""
+    if rest and "\t" in rest[0][: len(rest[0]) - len(rest[0].lstrip())]:
+        return f"{message}: YAML is indented with spaces, not tabs"
+    if "mapping values are not allowed here" in message:
+        return f"{message}: check the indentation, or quote a value that contains ': '"
+    if "expected <block end>" in message:
+        return f"{message}: a line is indented less or more than the ones around it"
+    return message
 
 
 def _construct(node: yaml.Node, at: Location, doc: YamlDocument, problems: list[Problem]) -> Any:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from mitmproxy import connection, ctx, exceptions, http, tcp, tls
 from mitmproxy.addonmanager import Loader
-from mitmproxy.proxy import layer, layers
+from mitmproxy.proxy import layer, layers, server_hooks
 from mitmproxy.proxy.layers.http import HTTPMode
 
 from aiwall.ack.store import AckStore, MemoryAckStore, open_ack_store
@@ -38,7 +38,16 @@ from aiwall.core.registry import default_policies_dir
 from aiwall.core.rules import Action, Intercept
 from aiwall.pages import answers as pages
 from aiwall.proxy import tunnels
-from aiwall.proxy.enforce import AckForm, Enforcer, Outcome, Seen, Step
+from aiwall.proxy.answer import (
+    ANSWERED,
+    answer,
+    answer_without_reading,
+    large_body,
+    seen,
+    stream_body,
+    worth_streaming,
+)
+from aiwall.proxy.enforce import AckForm, Enforcer, Step
 from aiwall.proxy.flows import (
     BodyHeaders,
     Client,
@@ -50,15 +59,20 @@ from aiwall.proxy.flows import (
     request_names,
     request_path,
 )
+from aiwall.proxy.options import add_options, signer_from
+from aiwall.proxy.record import Recorder
 from aiwall.proxy.reload import ConfigFiles
-from aiwall.telemetry.events import EventLog, RequestContext
+from aiwall.proxy.sink import Sink
+from aiwall.telemetry.events import EventLog
 from aiwall.telemetry.metrics import Metrics
 
 logger = logging.getLogger("aiwall")
 
-_ANSWERED = "aiwall_answered"
 _PENDING_FORM = "aiwall_ack"
 _STREAM_ABOVE = 256 * 1024  # bytes
+_HELD_BODY = (
+    64 * 1024
+)  # a refused body up to this size is read and dropped; larger goes to the sink
 _STORE_PING_SECONDS = 5.0
 
 
@@ -73,67 +87,15 @@ class AiWall:
         self._connect_targets: weakref.WeakKeyDictionary[connection.Client, str] = (
             weakref.WeakKeyDictionary()
         )
-        # Client connections refused before mitmproxy would relay them unseen.
-        self._refused: weakref.WeakKeyDictionary[connection.Client, Decision] = (
-            weakref.WeakKeyDictionary()
-        )
+        # Client connections whose raw TCP aiwall refused: never connected upstream.
+        self._refused: weakref.WeakSet[connection.Client] = weakref.WeakSet()
         self._tasks: set[asyncio.Task[None]] = set()
         self._files: ConfigFiles | None = None
+        self.record = Recorder(self.events)  # one client cannot flood the log with refusals
+        self.sink = Sink()  # answers refused uploads without holding their bodies
 
     def load(self, loader: Loader) -> None:
-        loader.add_option("aiwall_rules", str, "rules.yaml", "The organisation's rules file.")
-        loader.add_option(
-            "aiwall_policies", str, "", "Folder of vendor records (empty: the shipped ones)."
-        )
-        loader.add_option("aiwall_log", str, "-", "Where the JSON event log goes: - or a file.")
-        loader.add_option(
-            "aiwall_log_max_bytes",
-            int,
-            0,
-            "Rotate the log file when it would grow past this many bytes (0: never).",
-        )
-        loader.add_option(
-            "aiwall_log_backups", int, 5, "How many rotated log files to keep (.1 is the newest)."
-        )
-        loader.add_option(
-            "aiwall_ack_store",
-            str,
-            "memory",
-            "Where acknowledgements of warnings are kept: memory, or redis://HOST:PORT/DB"
-            " shared by several instances (give them the same aiwall_secret).",
-        )
-        loader.add_option(
-            "aiwall_intercept",
-            str,
-            "",
-            "ai-only or all; empty: as the rules file's settings.intercept says.",
-        )
-        loader.add_option(
-            "aiwall_secret",
-            str,
-            "",
-            "File with the key that signs acknowledgement tokens (empty: a random key per start).",
-        )
-        loader.add_option(
-            "aiwall_metrics",
-            str,
-            "",
-            "HOST:PORT for /metrics, /healthz and /readyz (empty: off).",
-        )
-        loader.add_option(
-            "aiwall_reload_interval",
-            int,
-            2,
-            "Seconds between checks of the rules and policy files for changes (0: only SIGHUP).",
-        )
-        loader.add_option(
-            "aiwall_stream",
-            bool,
-            True,
-            "Stream the bodies of requests aiwall lets through, and of their responses, instead of"
-            " holding them (aiwall never reads them; streamed AI answers arrive as they are"
-            " written). Takes the place of stream_large_bodies, which breaks blocking uploads.",
-        )
+        add_options(loader)
 
     def configure(self, updated: set[str]) -> None:
         if {"aiwall_log", "aiwall_log_max_bytes", "aiwall_log_backups"} & updated:
@@ -145,7 +107,7 @@ class AiWall:
             except ValueError as error:
                 raise exceptions.OptionsError(f"aiwall_log: {error}") from None
             self.events.close()
-            self.events = events
+            self.events = self.record.events = events
         if "aiwall_ack_store" in updated:
             try:
                 store = open_ack_store(ctx.options.aiwall_ack_store)
@@ -157,7 +119,11 @@ class AiWall:
                 f"aiwall_intercept: {ctx.options.aiwall_intercept!r} is not ai-only or all"
             )
         if "aiwall_secret" in updated:
-            self.signer = _signer(ctx.options.aiwall_secret)
+            self.signer = signer_from(ctx.options.aiwall_secret)
+        if "aiwall_refusal_events" in updated:
+            if ctx.options.aiwall_refusal_events < 0:
+                raise exceptions.OptionsError("aiwall_refusal_events: 0 or more")
+            self.record.refusals.limit = ctx.options.aiwall_refusal_events or 2**62
         if {"aiwall_rules", "aiwall_policies"} & updated:
             policies = ctx.options.aiwall_policies
             self._files = ConfigFiles(
@@ -248,6 +214,8 @@ class AiWall:
         loop = asyncio.get_running_loop()
         self._tasks.add(loop.create_task(self._watch()))
         self._tasks.add(loop.create_task(self._ping_store()))
+        self._tasks.add(loop.create_task(self.record.summarise()))
+        self._tasks.add(loop.create_task(self.sink.start()))
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
             loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
 
@@ -290,36 +258,44 @@ class AiWall:
             names = connection_names(target, None)
             request = RequestInfo(names, "CONNECT", "/", client.user, client.ip)
             outcome = self._enforcer().tunnel(self._decide(request))
-            if outcome.step is Step.REFUSE:
+            if outcome.step is Step.REFUSE:  # what goes through is recorded in next_layer
                 flow.response = http.Response.make(403, b"Blocked by aiwall\n")
-            self._record(outcome, client, flow.request.method, "", "/", None)
+                self.record.outcome(outcome, client, flow.request.method, "", "/", None)
         except Exception as error:  # fail closed: an error refuses the tunnel
             self._fail(flow, error, "http_connect")
 
     def next_layer(self, nextlayer: layer.NextLayer) -> None:
-        """A connection mitmproxy chose to relay unseen is judged on every name it carries."""
-        chosen = nextlayer.layer
-        if not isinstance(chosen, layers.TCPLayer | layers.UDPLayer) or chosen.flow is not None:
-            return  # not a connection mitmproxy relays unseen
+        """A connection mitmproxy would relay unseen is judged on every name it carries.
+
+        Runs before mitmproxy's own choice (scripts) or after it (`aiwall run`): either way
+        aiwall works out the same test and, where it must, sets the layer itself.
+        """
         context = nextlayer.context
+        options = ctx.options
+        if not (options.ignore_hosts or options.allow_hosts) or not context.server.address:
+            return
         try:
             data = nextlayer.data_client()
+            if tunnels.incomplete(data) or not tunnels.would_ignore(
+                context, data, options.ignore_hosts, options.allow_hosts
+            ):
+                return
+            if tunnels.looks_like_plain_http(data):
+                # Later requests in a plaintext tunnel may name other hosts: look at each (it
+                # is plaintext already, so looking costs no privacy and no TLS).
+                nextlayer.layer = layers.HttpLayer(context, HTTPMode.transparent)
+                return
             target = self._connect_targets.get(context.client)
             names = tunnels.connection_names(context, data, target)
             ip = client_ip(context.client)
             decision = self._decide(RequestInfo(tuple(names), "CONNECT", "/", None, ip))
-            if tunnels.looks_like_plain_http(data) and (decision.ai or decision.invalid):
-                # Later requests in a plaintext tunnel may name other hosts: look at each.
-                nextlayer.layer = layers.HttpLayer(context, HTTPMode.transparent)
-                return
             outcome = self._enforcer().tunnel(decision)
             if outcome.step is Step.REFUSE:
-                self._refused[context.client] = decision
-                nextlayer.layer = layers.TCPLayer(context, ignore=False)  # tcp_start closes it
-            self._record(outcome, Client(None, ip), "CONNECT", "", "/", context.client.sni)
-        except Exception as error:
-            self._refused[context.client] = Decision(Action.BLOCK, True, "internal error")
-            nextlayer.layer = layers.TCPLayer(context, ignore=False)
+                nextlayer.layer = tunnels.Refused(context)
+            sni = next((n.raw for n in names if n.seen_in == "sni"), None)
+            self.record.outcome(outcome, Client(None, ip), "CONNECT", "", "/", sni)
+        except Exception as error:  # fail closed: a connection aiwall could not judge is refused
+            nextlayer.layer = tunnels.Refused(context)
             self.events.internal_error(
                 error=repr(error), where="next_layer", host=None, client_ip=None
             )
@@ -356,7 +332,7 @@ class AiWall:
 
     async def request(self, flow: http.HTTPFlow) -> None:
         """The acknowledgement form's body has arrived: answer it here, never upstream."""
-        if flow.metadata.get(_ANSWERED):
+        if flow.metadata.get(ANSWERED):
             flow.request.data.content = b""  # a refused upload is not kept while the flow lives
             return
         pending = flow.metadata.get(_PENDING_FORM)
@@ -371,27 +347,36 @@ class AiWall:
         """Stream a long or open-ended answer from upstream: aiwall never reads response bodies."""
         response = flow.response
         if response and response.raw_content is None and ctx.options.aiwall_stream:
-            response.stream = _worth_streaming(response.headers.get("content-length"))
+            response.stream = worth_streaming(response.headers.get("content-length"))
 
     def tcp_start(self, flow: tcp.TCPFlow) -> None:
         """Raw TCP through a tunnel to a vendor cannot be shown a page: refuse it unless allowed."""
         try:
-            if flow.client_conn in self._refused:
-                flow.kill()
-                return
             target = self._connect_targets.get(flow.client_conn)
             names = connection_names(target, flow.client_conn.sni)
             if self._enforcer().refuses_tunnel(self._decide(RequestInfo(names, "CONNECT"))):
-                flow.kill()
+                self._refuse(flow)
         except Exception as error:
-            flow.kill()
+            self._refuse(flow)
             self.events.internal_error(
                 error=repr(error), where="tcp_start", host=None, client_ip=None
             )
 
+    def _refuse(self, flow: tcp.TCPFlow) -> None:
+        # Killing the flow alone is not enough: mitmproxy's TCP layer still opens the
+        # connection upstream; server_connect below stops that.
+        self._refused.add(flow.client_conn)
+        flow.kill()
+
+    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        if data.client in self._refused:
+            data.server.error = "refused by aiwall"
+
     def done(self) -> None:
         for task in self._tasks:
             task.cancel()
+        self.record.close()
+        self.sink.close()
         self._close_later(self.store)
         self.metrics.close()
         self.events.close()
@@ -409,7 +394,7 @@ class AiWall:
         path = request_path(flow)
         engine = self.config.engine
         if len(body.hosts) < 2 and not engine.concerns(names, path):
-            _stream_body(flow, body)
+            stream_body(flow, body)
             return  # not AI traffic: untouched, unlogged, and nothing more spent on it
         client = client_of(flow)
         request = request_info(flow, names, path, client, body)
@@ -422,17 +407,20 @@ class AiWall:
             )
         if decision.ai:
             self.metrics.decided(decision, time.perf_counter() - start)
-        outcome = await self._enforcer().outcome(decision, request, _seen(flow))
+        outcome = await self._enforcer().outcome(decision, request, seen(flow))
         if outcome.step is Step.READ_FORM:
             flow.metadata[_PENDING_FORM] = (decision, request, client)
             return
         if outcome.step is Step.FORWARD:
-            _stream_body(flow, body)
+            stream_body(flow, body)
             for header in outcome.headers:
                 flow.request.headers[header.name] = header.value  # replaces the client's copies
         elif outcome.page is not None:
-            _answer(flow, outcome.page)
-        self._record(
+            if large_body(request) and self.sink.ready:
+                answer_without_reading(flow, outcome.page, self.sink)
+            else:
+                answer(flow, outcome.page)
+        self.record.outcome(
             outcome,
             client,
             flow.request.method,
@@ -451,9 +439,9 @@ class AiWall:
             justification=form.get("justification", ""),
             origin=flow.request.headers.get("origin"),
         )
-        result = await self._enforcer().acknowledge(decision, request, _seen(flow), posted)
+        result = await self._enforcer().acknowledge(decision, request, seen(flow), posted)
         assert result.outcome.page is not None
-        _answer(flow, result.outcome.page)
+        answer(flow, result.outcome.page)
         warned = result.outcome.decision
         self.metrics.acknowledged(
             warned.vendor.id if warned.vendor else "-", result.refused is None
@@ -464,49 +452,22 @@ class AiWall:
             client_ip=str(client.ip) if client.ip else None,
             vendor=warned.ack_scope,
             product=warned.product_ref,
-            rule_id=warned.rule.id if warned.rule else "",
-            host=_seen(flow).host,
+            rule_id=result.rule,
+            host=seen(flow).host,
             justification=result.justification,
             ttl_seconds=result.ttl_seconds,
             accepted=result.refused is None,
             reason=result.refused or "acknowledged",
         )
 
-    def _record(
-        self,
-        outcome: Outcome,
-        client: Client,
-        method: str,
-        scheme: str,
-        path: str,
-        sni: str | None,
-        body: int | None = None,
-    ) -> None:
-        """One event for an outcome that is logged: what was enforced, as it was enforced."""
-        if not outcome.logged:
-            self.events.allowed(outcome.decision, user=client.user, client_ip=client.ip, body=body)
-            return
-        context = RequestContext(
-            client_ip=str(client.ip) if client.ip else None,
-            user=client.user,
-            method=method,
-            scheme=scheme,
-            path=path,
-            sni=sni,
-            status_code=outcome.status,
-            acknowledged=outcome.acknowledged,
-            forwarded=outcome.forwarded,
-        )
-        self.events.decision(outcome.decision, context)
-
     def _fail(self, flow: http.HTTPFlow, error: Exception, where: str) -> None:
         """Fail closed: the request is answered with an error and never reaches the vendor."""
-        contact = self.config.rules.settings.contact if self.config else "your IT service desk"
+        settings = self.config.rules.settings if self.config else None
         try:
             html = pages.wants_html(flow.request.headers)
         except Exception:
             html = False
-        _answer(flow, pages.error_page(html=html, contact=contact))
+        answer(flow, pages.error_page(html=html, settings=settings))
         self.metrics.failed(where)
         ip = client_ip(flow.client_conn)
         self.events.internal_error(
@@ -516,45 +477,3 @@ class AiWall:
             client_ip=str(ip) if ip else None,
         )
         logger.exception("aiwall failed closed in %s", where, exc_info=error)
-
-
-def _seen(flow: http.HTTPFlow) -> Seen:
-    request = flow.request
-    return Seen(request.scheme, request.host_header or request.host, request.url, request.headers)
-
-
-def _stream_body(flow: http.HTTPFlow, body: BodyHeaders) -> None:
-    """A large upload that goes upstream is sent on as it arrives (aiwall never reads it)."""
-    if ctx.options.aiwall_stream and _worth_streaming(body.content_length):
-        flow.request.stream = True
-
-
-def _worth_streaming(content_length: str | None) -> bool:
-    """A body of unknown length (server-sent events, chunked, HTTP/2 without a length) or a
-    large one. Small bodies are cheaper held whole: streaming costs mitmproxy more per message.
-    """
-    length = content_length
-    return length is None or not length.isdigit() or int(length) > _STREAM_ABOVE
-
-
-def _answer(flow: http.HTTPFlow, page: pages.Page) -> None:
-    """The proxy answers the request itself; it never goes upstream."""
-    headers = [(name.encode(), value.encode()) for name, value in page.headers]
-    flow.response = http.Response.make(page.status, page.body, headers)
-    flow.metadata[_ANSWERED] = True
-    # No "100 Continue": a client that waits for one need not send a body nobody will read.
-    flow.request.headers.pop("expect", None)
-
-
-def _signer(secret_file: str) -> TokenSigner:
-    if not secret_file:
-        return TokenSigner.with_random_secret()
-    try:
-        secret = Path(secret_file).read_bytes().strip()
-    except OSError as error:
-        raise exceptions.OptionsError(
-            f"aiwall_secret: cannot read {secret_file}: {error}"
-        ) from None
-    if len(secret) < 32:
-        raise exceptions.OptionsError(f"aiwall_secret: {secret_file} holds under 32 bytes")
-    return TokenSigner(secret)

@@ -7,12 +7,20 @@ records it; nothing downstream works the decision out again.
 """
 
 import enum
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from aiwall.ack.errors import AckError, InvalidToken
+from aiwall.ack.errors import AckError, InvalidToken, JustificationRequired
 from aiwall.ack.store import AckStore
-from aiwall.ack.tokens import ACK_PATH, AckClaim, TokenSigner, kept_justification, redeem
+from aiwall.ack.tokens import (
+    ACK_PATH,
+    MAX_JUSTIFICATION_CHARS,
+    AckClaim,
+    TokenSigner,
+    kept_justification,
+    redeem,
+)
 from aiwall.core.decision import Decision, RequestInfo, TenantHeader
 from aiwall.core.policy import Kind
 from aiwall.core.rules import Action, Settings, identity_of
@@ -76,6 +84,7 @@ class AckResult:
 
     outcome: Outcome
     identity: str
+    rule: str  # the rule acknowledged, as the token names it ("" when it was refused unread)
     justification: str
     ttl_seconds: int
     refused: str | None
@@ -95,7 +104,10 @@ class Enforcer:
     async def outcome(self, decision: Decision, request: RequestInfo, seen: Seen) -> Outcome:
         if decision.invalid:
             html = pages.wants_html(seen.headers)
-            return _answer(decision, pages.invalid_host_page(decision.invalid, html=html))
+            page = pages.invalid_host_page(
+                decision.invalid, html=html, settings=self.settings, visit=_visit(seen, request)
+            )
+            return _answer(decision, page)
         if not decision.ai:
             return Outcome(Step.FORWARD, decision)
         if request.path == ACK_PATH:
@@ -104,12 +116,12 @@ class Enforcer:
             logged = decision.action is Action.LOG or bool(decision.shadow)
             return Outcome(Step.FORWARD, decision, headers=decision.tenant_headers, logged=logged)
         html = pages.wants_html(seen.headers, default=_page_by_default(request, decision))
-        contact = self.settings.contact
         if decision.action is Action.BLOCK:
+            visit = _visit(seen, request)
             page = (
-                pages.block_page(decision, contact)
+                pages.block_page(decision, self.settings, visit)
                 if html
-                else pages.denial_json(decision, contact)
+                else pages.denial_json(decision, self.settings, visit)
             )
             return _answer(decision, page)
         pending = await self._unacknowledged(decision, request)
@@ -146,14 +158,23 @@ class Enforcer:
         return Outcome(Step.FORWARD, decision, logged=logged)
 
     def _warning(
-        self, decision: Decision, request: RequestInfo, seen: Seen, html: bool, return_url: str
+        self,
+        decision: Decision,
+        request: RequestInfo,
+        seen: Seen,
+        html: bool,
+        return_url: str,
+        refused: tuple[pages.FormError, str] | None = None,
     ) -> pages.Page:
+        """The warning; with `refused`, again after a refused form: the error and the text."""
         rule = decision.rule
         assert rule is not None
-        contact = self.settings.contact
+        visit = _visit(seen, request)
         if not html:
             acknowledge_url = f"https://{seen.host}{ACK_PATH}"
-            return pages.denial_json(decision, contact, acknowledge_url=acknowledge_url)
+            return pages.denial_json(
+                decision, self.settings, visit, acknowledge_url=acknowledge_url
+            )
         ttl = rule.ack_ttl if rule.ack_ttl is not None else self.settings.ack_ttl
         claim = {
             "identity": self.identity(request),
@@ -167,15 +188,18 @@ class Enforcer:
         except ValueError:  # a URL too long or odd to bind: return to the site's front page
             front = f"{seen.scheme}://{seen.host}/"
             token = self.signer.issue(return_url=front, **claim)  # type: ignore[arg-type]
-        return pages.warn_page(decision, contact, token=token, host=seen.host)
+        error, justification = refused or (None, "")
+        return pages.warn_page(
+            decision, self.settings, visit, token=token, error=error, justification=justification
+        )
 
     def _ack_path(self, decision: Decision, request: RequestInfo, seen: Seen) -> Outcome:
         """GET shows the warning for this vendor; POST carries the form, read in `request`."""
         html = pages.wants_html(seen.headers, default=_page_by_default(request, decision))
-        contact = self.settings.contact
+        visit = _visit(seen, request)
         if decision.action is not Action.WARN:
             refused = pages.ack_refused_page(
-                "nothing to acknowledge here", html=html, contact=contact
+                "nothing to acknowledge here", html=html, settings=self.settings, visit=visit
             )
             return Outcome(Step.ANSWER, decision, page=refused)
         warned = decision.warned[0] if decision.warned else decision
@@ -188,7 +212,7 @@ class Enforcer:
             or (request.body_size > MAX_ACK_BODY)
         ):
             reason = "the acknowledgement takes one small POST"
-            page = pages.ack_refused_page(reason, html=html, contact=contact)
+            page = pages.ack_refused_page(reason, html=html, settings=self.settings, visit=visit)
             return Outcome(Step.ANSWER, decision, page=page)
         return Outcome(Step.READ_FORM, decision)
 
@@ -198,40 +222,71 @@ class Enforcer:
         """Check a posted form against the warnings this request is under, and record it."""
         identity = self.identity(request)
         justification = kept_justification(form.justification)
-        contact = self.settings.contact
         try:
             if error := _origin_error(form.origin, seen.scheme, seen.host):
                 raise AckError(error)
             claim, warned = await self._redeem(decision, identity, form.token, justification)
         except AckError as refused:
-            page = pages.ack_refused_page(refused.reason, html=True, contact=contact)
+            page = self._form_again(decision, request, seen, form, refused)
             outcome = Outcome(Step.ANSWER, decision, page=page)
-            return AckResult(outcome, identity, justification, 0, refused.reason)
+            rule = decision.rule.id if decision.rule else ""
+            return AckResult(outcome, identity, rule, justification, 0, refused.reason)
         outcome = Outcome(Step.ANSWER, warned, page=pages.redirect(claim.return_url))
-        return AckResult(outcome, identity, justification, claim.ttl_seconds, None)
+        return AckResult(outcome, identity, claim.rule, justification, claim.ttl_seconds, None)
+
+    def _form_again(
+        self, decision: Decision, request: RequestInfo, seen: Seen, form: AckForm, error: AckError
+    ) -> pages.Page:
+        """A justification too short, or a form that expired, shows the warning again with
+        the error and the text as typed; any other refusal is only explained."""
+        warned = decision.warned[0] if decision.warned else decision
+        typed = form.justification[: 2 * MAX_JUSTIFICATION_CHARS]
+        if isinstance(error, JustificationRequired):
+            claim = self.signer.open(form.token)  # the same token: its nonce is not spent
+            refused = (pages.FormError.TOO_SHORT, typed)
+            return self._warning(warned, request, seen, True, claim.return_url, refused)
+        if error.reason == "expired" and warned.action is Action.WARN:
+            front = f"{seen.scheme}://{seen.host}/"
+            refused = (pages.FormError.EXPIRED, typed)
+            return self._warning(warned, request, seen, True, front, refused)
+        visit = _visit(seen, request)
+        return pages.ack_refused_page(error.reason, html=True, settings=self.settings, visit=visit)
 
     async def _redeem(
         self, decision: Decision, identity: str, token: str, justification: str
     ) -> tuple[AckClaim, Decision]:
-        """Redeem the token for the warning it was issued for, among those of this request."""
+        """Redeem the token for the vendor of this host and the rule it was issued for.
+
+        The form is posted to the vendor's host, not to the page that was warned (a rule may
+        warn on a path only), so the rule comes from the signed claim; the store records the
+        acknowledgement for that rule alone."""
         claim = self.signer.open(token)
         warnings = decision.warned or (decision,)
-        scoped = [w for w in warnings if w.ack_scope == claim.vendor]
-        if not scoped:
+        warned = next((w for w in warnings if w.ack_scope == claim.vendor), None)
+        if warned is None:
             raise InvalidToken("issued for another vendor")
-        warned = next((w for w in scoped if w.rule and w.rule.id == claim.rule), None)
-        if warned is None or warned.rule is None:
-            raise InvalidToken("issued for another rule")
         claim = await redeem(
             self.signer,
             self.store,
             token,
             identity=identity,
             vendor=warned.ack_scope,
-            rule=warned.rule.id,
+            rule=claim.rule,
             justification=justification,
         )
         return claim, warned
+
+
+def _visit(seen: Seen, request: RequestInfo) -> pages.Visit:
+    """What a page shows of the request. The reference is a fresh id until decision events
+    carry theirs (`event.id`)."""
+    return pages.Visit(
+        host=seen.host,
+        url=seen.url,
+        user=request.user,
+        accept_language=seen.headers.get("accept-language", ""),
+        reference=str(uuid.uuid4()),
+    )
 
 
 def _answer(decision: Decision, page: pages.Page) -> Outcome:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 
 from mitmproxy.net.tls import starts_like_tls_record
+from mitmproxy.proxy import commands, events, layer
 from mitmproxy.proxy.context import Context
 from mitmproxy.proxy.layers.tls import parse_client_hello
 
@@ -19,6 +20,15 @@ from aiwall.proxy.flows import authority
 
 _PLAIN_HTTP = re.compile(rb"[A-Z]{3,}\s+\S+\s+HTTP/", re.IGNORECASE)
 _HOST_HEADER = re.compile(rb"\r\nHost:[ \t]*([^\r\n]*?)[ \t]*\r\n", re.IGNORECASE)
+
+
+class Refused(layer.Layer):
+    """The layer of a refused connection: the client's side is closed at once, and nothing is
+    opened to the destination (a TCP layer would open it even for a killed flow)."""
+
+    def _handle_event(self, event: events.Event) -> layer.CommandGenerator[None]:
+        if isinstance(event, events.Start):
+            yield commands.CloseConnection(self.context.client)
 
 
 def ignored(names: Sequence[str], ignore_hosts: Sequence[str], allow_hosts: Sequence[str]) -> bool:
@@ -34,6 +44,37 @@ def ignored(names: Sequence[str], ignore_hosts: Sequence[str], allow_hosts: Sequ
 
 def looks_like_plain_http(data: bytes) -> bool:
     return _PLAIN_HTTP.match(data) is not None
+
+
+def incomplete(data: bytes) -> bool:
+    """Whether mitmproxy would wait for more data before deciding (a partial ClientHello or
+    request head): aiwall waits too, so that it judges the names mitmproxy will see."""
+    if starts_like_tls_record(data):
+        try:
+            return parse_client_hello(data) is None
+        except ValueError:
+            return False
+    return looks_like_plain_http(data) and b"\r\n\r\n" not in data
+
+
+def would_ignore(
+    context: Context, data: bytes, ignore_hosts: Sequence[str], allow_hosts: Sequence[str]
+) -> bool:
+    """mitmproxy's own test (addons/next_layer.py) for relaying a connection unseen, on the
+    same `host:port` spellings of the destination, first Host and SNI."""
+    if not (ignore_hosts or allow_hosts) or not context.server.address:
+        return False
+    host, port = context.server.address[:2]
+    names = [f"{host}:{port}"]
+    if context.server.peername:
+        names.append("{}:{}".format(*context.server.peername[:2]))
+    if looks_like_plain_http(data) and (found := _HOST_HEADER.search(data)):
+        header = found.group(1).decode("utf-8", "surrogateescape")
+        names.append(header if re.search(r":\d+$", header) else f"{header}:{port}")
+    for sni in (_sni(data), context.client.sni):
+        if sni:
+            names.append(f"{sni}:{port}")
+    return ignored(names, ignore_hosts, allow_hosts)
 
 
 def connection_names(context: Context, data: bytes, connect_target: str | None) -> list[HostName]:

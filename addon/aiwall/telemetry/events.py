@@ -1,7 +1,8 @@
 """The log: one JSON line per event, ECS field names, structlog.
 
 Each event is a structlog call whose event name (`decision`, `session`, `ack`, `config.loaded`,
-`config.rejected`, `policy.changed`, `error`) becomes ECS `event.action`. The processor chain
+`config.rejected`, `policy.changed`, `source.changed`, `error`, `decisions.suppressed`) becomes
+ECS `event.action`. The processor chain
 adds the envelope (time, id, sequence, categorisation, the observer) in the order
 `telemetry/layout.py` writes down, and renders one ASCII line (`telemetry/encoding.py`);
 `telemetry/writer.py` puts it on stdout or in a rotating file. `events.schema.json` documents
@@ -85,7 +86,9 @@ _KINDS = {
     "config.loaded": _Kind(("configuration",), "aiwall.config", "change", "change"),
     "config.rejected": _Kind(("configuration",), "aiwall.config", "change", "change"),
     "policy.changed": _Kind(("configuration",), "aiwall.config", "change", "change"),
+    "source.changed": _Kind(("configuration",), "aiwall.source", "change", "change"),
     "error": _Kind(("web",), "aiwall.error", "error", "error"),
+    "decisions.suppressed": _Kind(("network", "web"), "aiwall.decision", "denied", "denied"),
 }
 
 
@@ -355,6 +358,61 @@ class EventLog:
             True,
             message="policy changed: " + "; ".join(map(changes.fact_change_text, facts)),
             aiwall={"policy": {"changes": facts}},
+        )
+
+    def source_changed(
+        self,
+        *,
+        vendor: str,
+        url: str,
+        title: str,
+        facts: list[str],
+        verified: str,
+        diff: list[str],
+    ) -> None:
+        """A page a record cites changed in substance (`aiwall sources check`)."""
+        covered = f" ({', '.join(facts)})" if facts else ""
+        self._emit(
+            logging.WARNING,
+            "source.changed",
+            True,
+            message=f"source changed: {vendor}: {url}{covered}",
+            aiwall={
+                "source": {
+                    "vendor": vendor,
+                    "url": url,
+                    "title": title,
+                    "facts": facts,
+                    "verified": verified,
+                    "diff": diff,
+                }
+            },
+        )
+
+    def decisions_suppressed(
+        self,
+        *,
+        client_ip: str | None,
+        user: str | None,
+        host: str | None,
+        rule_id: str | None,
+        status_code: int | None,
+        count: int,
+        seconds: float,
+    ) -> None:
+        """Identical refusals for one client that were counted instead of written one by one."""
+        self._emit(
+            logging.WARNING,
+            "decisions.suppressed",
+            False,
+            message=f"{count} more identical refusals of {host} for this client in"
+            f" {seconds:.0f} s were counted, not written one by one",
+            source=_present(ip=client_ip),
+            user=_present(name=user),
+            url=_present(domain=host),
+            http=_present(response=_present(status_code=status_code) or None),
+            rule=_present(id=rule_id),
+            aiwall={"suppressed": {"count": count, "seconds": math.ceil(seconds)}},
         )
 
     def internal_error(

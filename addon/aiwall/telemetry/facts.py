@@ -4,7 +4,8 @@ lists them: one function, so a SIEM that joins the two at search time sees the s
 Every value is a keyword or a list of keywords, never null, so each field keeps one type in an
 index: tri-state facts read `yes`, `no` or `unknown`; residency and jurisdiction are lists of
 region codes, empty when unknown; retention is the record's value (`P30D`, `open-ended`,
-`unknown`) and `retention_class` the bucket it falls in.
+`unknown`) and `retention_class` the bucket it falls in; `under_review` lists the facts whose
+cited page changed since it was verified (empty: none).
 """
 
 from datetime import timedelta
@@ -26,6 +27,7 @@ RECORD_FIELDS = (
     "jurisdiction",
     "retention",
     "retention_class",
+    "under_review",
 )
 RETENTION_CLASSES = ("none", "up-to-30d", "up-to-1y", "over-1y", OPEN_ENDED, UNKNOWN)
 _CACHE_LIMIT = 4096
@@ -60,6 +62,7 @@ def product_facts(vendor: VendorRecord, product: Product) -> dict[str, Any]:
         "jurisdiction": list(vendor.jurisdiction_of(product)),
         "retention": product.retention,
         "retention_class": retention_class(product.retention),
+        "under_review": list(vendor.facts_under_review(product)),
     }
 
 
