@@ -37,7 +37,7 @@ def render_html(doc: dict[str, Any]) -> str:
         info.append("Only " + "; ".join(f"{k} {', '.join(v)}" for k, v in chosen.items()))
     info.append(
         f"{number(lines['read'])} lines read: {number(lines['decisions'])} decisions,"
-        f" {number(lines['sessions'])} sessions, {number(lines['acks'])} acknowledgements,"
+        f" {number(lines['sessions'])} session events, {number(lines['acks'])} acknowledgements,"
         f" {number(sum(lines['other'].values()))} other events,"
         f" {number(lines['duplicates'])} duplicates dropped, {number(lines['malformed'])} malformed"
     )

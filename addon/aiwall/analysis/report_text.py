@@ -42,7 +42,7 @@ def _summary(doc: dict[str, Any]) -> list[str]:
     other = sum(lines["other"].values())
     out.append(
         f"Read {number(lines['read'])} lines: {number(lines['decisions'])} decisions,"
-        f" {number(lines['sessions'])} sessions, {number(lines['acks'])} acknowledgements,"
+        f" {number(lines['sessions'])} session events, {number(lines['acks'])} acknowledgements,"
         f" {number(other)} other events, {number(lines['ignored'])} of unknown kinds,"
         f" {number(lines['malformed'])} malformed, {number(lines['outside_window'])} outside"
         f" the time window, {number(lines['duplicates'])} duplicates dropped (read before),"
