@@ -11,6 +11,7 @@ RULES ?= rules.example.yaml
 venv: $(INSTALLED)
 
 $(INSTALLED): pyproject.toml
+	scripts/system-deps build
 	@python=$$(scripts/find-python) || exit 1; \
 	  test -x $(BIN)/python || "$$python" -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

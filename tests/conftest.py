@@ -1,6 +1,6 @@
 """Shared fixtures: the fictitious test registry and rules, and the shipped files."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from pathlib import Path
@@ -44,13 +44,17 @@ def start_proxy(
     rules: Path = FIXTURES / "proxy" / "rules.yaml",
     options: tuple[str, ...] = (),
     scripts: tuple[Path, ...] = (),
+    env: Mapping[str, str] | None = None,
+    redirect: bool = True,
 ) -> AbstractContextManager[Proxy]:
     """A real mitmdump with aiwall; every event it writes must validate against the schema."""
 
     @contextmanager
     def proxy() -> Iterator[Proxy]:
         folder = tmp_path_factory.mktemp("proxy")
-        with running_proxy(folder, upstream, rules, ROOT / "policies", options, scripts) as running:
+        with running_proxy(
+            folder, upstream, rules, ROOT / "policies", options, scripts, env, redirect
+        ) as running:
             yield running
         validate_event_lines(running.events_path.read_text().splitlines())
 

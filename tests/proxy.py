@@ -7,7 +7,7 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +95,11 @@ def running_proxy(
     policies: Path | None = None,
     options: Sequence[str] = (),
     scripts: Sequence[Path] = (),
+    env: Mapping[str, str] | None = None,
+    redirect: bool = True,
 ) -> Iterator[Proxy]:
+    """`redirect`: resolve every name to the test upstream (off where another proxy, a parent
+    in upstream mode, connects to the upstream instead). `env`: the process's environment."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     events = folder / "events.jsonl"
@@ -110,11 +114,11 @@ def running_proxy(
         rules=rules,
         policies=policies,
         events=events,
-        scripts=[REDIRECT, *scripts],
+        scripts=[*([REDIRECT] if redirect else []), *scripts],
         options=options,
     )
     env = dict(
-        os.environ,
+        env or os.environ,
         AIWALL_TEST_TLS_PORT=str(upstream.tls_port),
         AIWALL_TEST_PLAIN_PORT=str(upstream.plain_port),
     )

@@ -279,6 +279,7 @@ def test_ack_event_carries_the_justification(events: EventLog, log_path: Path) -
         "aiwall": {
             "ack": {
                 "identity": "user:sam",
+                "identified_by": "user",
                 "vendor": "usbot",
                 "product": "usbot/personal",
                 "rule": "warn-stale",
@@ -315,6 +316,7 @@ def test_refused_ack_is_a_warning_with_the_reason(events: EventLog, log_path: Pa
         "aiwall": {
             "ack": {
                 "identity": "ip:10.0.0.9",
+                "identified_by": "address",
                 "vendor": "host:llm.corp.test",
                 "rule": "",
                 "host": "llm.corp.test",

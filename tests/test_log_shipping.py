@@ -131,6 +131,8 @@ def every_kind_of_event(config: Config, path: Path) -> list[dict[str, Any]]:
         count=412,
         seconds=10.0,
     )
+    log.directory_read(ok=True, groups=3, users=42, error=None, seconds=0.084)
+    log.directory_read(ok=False, groups=3, users=42, error="ldap://dc1: refused", seconds=2.0)
     log.close()
     return validate_event_lines(path.read_text().splitlines())
 

@@ -15,9 +15,10 @@ from aiwall.analysis.resolve import resolve_lines
 from aiwall.cli.discover import add_arguments as add_discover_arguments
 from aiwall.cli.discover import run as run_discover
 from aiwall.cli.feed import add_commands as add_feed_commands
-from aiwall.cli.pac import pac_for, proxy_argument
+from aiwall.cli.pac import pac_for, proxy_argument, routed_hosts
 from aiwall.cli.report import add_arguments as add_report_arguments
 from aiwall.cli.report import run as run_report
+from aiwall.cli.squid import squid_acl
 from aiwall.cli.vendors import add_arguments as add_vendors_arguments
 from aiwall.cli.vendors import run as run_vendors
 from aiwall.core.card import card_for, render_text
@@ -111,6 +112,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     pac.add_argument("--policies", type=Path, help="vendor records folder (default: shipped)")
     pac.add_argument("--rules", type=Path, help="also route the hosts its rules name")
+    squid = command(
+        "squid-acl",
+        _squid_acl,
+        "the AI hosts as a Squid dstdomain list, for a Squid that sends them to aiwall",
+        config=False,
+    )
+    squid.add_argument("--policies", type=Path, help="vendor records folder (default: shipped)")
+    squid.add_argument("--rules", type=Path, help="also list the hosts its rules name")
     run = command("run", _run, "run the proxy (mitmproxy with aiwall loaded)")
     run.add_argument("--listen", default="127.0.0.1:8080", type=parse_listen, metavar="HOST:PORT")
     run.add_argument("--log", default="-", help="event log: - for stdout, or a file")
@@ -253,6 +262,12 @@ def _diff(args: argparse.Namespace) -> int:
 
 def _pac(args: argparse.Namespace) -> int:
     print(pac_for(args.proxy, args.policies, args.rules), end="")
+    return 0
+
+
+def _squid_acl(args: argparse.Namespace) -> int:
+    routed = routed_hosts(args.policies, args.rules)
+    print(squid_acl(routed.hosts, routed.source, routed.patterns), end="")
     return 0
 
 

@@ -27,6 +27,7 @@ import json
 import os
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -146,8 +147,18 @@ def rule_hosts(rules: RulesFile) -> list[str]:
     return [host for rule in rules.rules for host in rule.match.host]
 
 
-def pac_for(proxy: str, policies: Path | None = None, rules: Path | None = None) -> str:
-    """`aiwall pac`: the file for a policies folder, plus the hosts a rules file names."""
+@dataclass(frozen=True)
+class Routed:
+    """What to send through aiwall: names, `{region}` patterns by parent domain, and where
+    they come from."""
+
+    hosts: list[str]
+    patterns: dict[str, list[str]]
+    source: str
+
+
+def routed_hosts(policies: Path | None = None, rules: Path | None = None) -> Routed:
+    """The hosts to send through aiwall (registry entries, and the names a rules file adds)."""
     folder = policies or default_policies_dir()
     if rules is None:
         registry, extra = load_registry(folder), []
@@ -157,8 +168,13 @@ def pac_for(proxy: str, policies: Path | None = None, rules: Path | None = None)
     source = f"{folder} ({len(registry.vendors)} vendors)"
     if rules is not None:
         source += f" and the match.host of {rules} ({len(set(extra))} names)"
-    hosts = [*registry.index.hosts(), *extra]
-    return pac_file(hosts, proxy, source=source, patterns=registry.index.patterns())
+    return Routed([*registry.index.hosts(), *extra], registry.index.patterns(), source)
+
+
+def pac_for(proxy: str, policies: Path | None = None, rules: Path | None = None) -> str:
+    """`aiwall pac`: the file for a policies folder, plus the hosts a rules file names."""
+    routed = routed_hosts(policies, rules)
+    return pac_file(routed.hosts, proxy, source=routed.source, patterns=routed.patterns)
 
 
 def pac_file(
@@ -176,7 +192,7 @@ def pac_file(
     """
     names = sorted({HostEntry.parse(host).host for host in hosts})
     address = proxy_address(proxy)
-    when = generated or _now()
+    when = generated or build_time()
     listed = ",\n".join(f"  {json.dumps(name)}: 1" for name in names)
     fields = {
         "@VERSION@": __version__,
@@ -193,7 +209,7 @@ def pac_file(
     return re.sub(r"@[A-Z]+@", lambda marker: fields[marker.group()], _TEMPLATE)
 
 
-def _now() -> datetime:
+def build_time() -> datetime:
     """Now, or SOURCE_DATE_EPOCH when set, so that a build can reproduce the file exactly."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
     if epoch.isdigit():

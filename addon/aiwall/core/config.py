@@ -114,6 +114,10 @@ def _cross_check(document: YamlDocument, rules: RulesFile, registry: Registry) -
                 HostEntry.parse(host)
             except InvalidHost as error:
                 yield document.problem((*at, "match", "host", j), str(error))
+    for group_name, members in rules.groups.items():
+        if members.directory and rules.settings.directory is None:
+            message = "a directory group needs settings.directory (where to read it)"
+            yield document.problem(("groups", group_name, "directory"), message)
     for vendor_id, by_header in rules.tenants.items():
         record = registry.vendors.get(vendor_id)
         if record is None:

@@ -25,6 +25,7 @@ class RequestInfo:
     path: str = "/"
     user: str | None = None
     client_ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None
+    groups: frozenset[str] = frozenset()  # rules-file groups the directory puts the user in
     body_size: int | None = None  # None: unknown (chunked) or no body
     multipart: bool = False
     chunked: bool = False

@@ -384,10 +384,13 @@ def _request_checks(match: Match, rules: RulesFile) -> Iterator[Check]:
             hosts.add(HostEntry.parse(host), True)
         yield "host", lambda s: hosts.resolve(s.host, s.request.path) is not None
     if match.group:
-        groups = tuple(rules.groups[name] for name in match.group)
+        groups = tuple((name, rules.groups[name]) for name in match.group)
         yield (
             "group",
-            lambda s: any(g.has(s.request.user, s.request.client_ip) for g in groups),
+            lambda s: any(
+                name in s.request.groups or g.has(s.request.user, s.request.client_ip)
+                for name, g in groups
+            ),
         )
     if match.user:
         named = frozenset(match.user)

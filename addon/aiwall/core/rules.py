@@ -234,6 +234,36 @@ class PageSettings(Strict):
     )
 
 
+class Directory(Strict):
+    """An LDAP directory (or Active Directory) that groups can be read from (`groups.*.directory`).
+
+    Read in the background every `refresh`, never while a request waits; when it cannot be
+    read, the membership last read keeps serving."""
+
+    url: Annotated[str, Field(pattern=r"^ldaps?://\S+$")] = Field(
+        description="ldap://dc1.corp.example.com:389 or ldaps://..."
+    )
+    start_tls: bool = Field(default=False, description="upgrade ldap:// with StartTLS")
+    bind_dn: str = Field(default="", description="who aiwall reads as; empty: anonymous")
+    bind_password_file: str = Field(
+        default="", description="file holding bind_dn's password (kept out of the rules file)"
+    )
+    base_dn: str = Field(description="where members are searched (membership: memberOf)")
+    user_attribute: str = Field(
+        default="uid", description="the attribute holding the user name: uid, sAMAccountName"
+    )
+    membership: Literal["member", "memberOf"] = Field(
+        default="member",
+        description="member: groups list their members; memberOf: members name their groups",
+    )
+    refresh: PositiveDuration = Field(
+        default=timedelta(minutes=5), description="how often membership is read again"
+    )
+    timeout: PositiveDuration = Field(
+        default=timedelta(seconds=10), description="for connecting and for each search"
+    )
+
+
 class Settings(Strict):
     default_action: Action = Field(
         default=Action.LOG, description="for AI traffic that no rule matches"
@@ -259,13 +289,25 @@ class Settings(Strict):
     )
     intercept: Intercept = Intercept.AI_ONLY
     pages: PageSettings = Field(default_factory=PageSettings)
+    directory: Directory | None = Field(
+        default=None, description="the LDAP directory groups with `directory:` are read from"
+    )
+    ack_requires_user: bool = Field(
+        default=False,
+        description="only an authenticated user may acknowledge a warning; a client known by"
+        " its address alone sees the warning without a way to continue",
+    )
 
 
 class Group(Strict):
-    """Named users and client networks; a client in either belongs to the group."""
+    """Named users and client networks; a client in either belongs to the group, and so does a
+    member of the directory group named by `directory` (nested groups included)."""
 
     users: tuple[str, ...] = ()
     networks: tuple[Network, ...] = ()
+    directory: str | None = Field(
+        default=None, description="DN of a directory group: cn=ai-users,ou=groups,dc=corp,..."
+    )
 
     def has(self, user: str | None, ip: IPAddress | None) -> bool:
         """Whether a client with this user name (if known) and address belongs to the group."""

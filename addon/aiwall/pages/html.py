@@ -73,8 +73,14 @@ def warn_page(
     token: str,
     error: FormError | None = None,
     justification: str = "",
+    address: str | None = None,
+    may_continue: bool = True,
 ) -> Page:
-    """The warning and its form; after a refused form, with `error` and the reader's text."""
+    """The warning and its form; after a refused form, with `error` and the reader's text.
+
+    `address`: the client is known by its address only, which the page says (an
+    acknowledgement then counts for everyone behind that address). `may_continue` false: the
+    rules want a named user and the proxy does not know who this is: no form, a sign-in hint."""
     language = negotiate(visit.accept_language)
     rule = decision.rule
     assert rule is not None, "a warning comes from a rule"
@@ -100,6 +106,8 @@ def warn_page(
             "ttl": duration(ttl, language),
             "scope": decision.vendor.name if decision.vendor else slot("decided_host"),
             "error": _form_error(error, t) if error else None,
+            "address": slot("address") if address is not None else None,
+            "signed_out": not may_continue,
         }
         return render(
             "denial.html",
@@ -108,9 +116,10 @@ def warn_page(
             warn=form,
         )
 
-    key = ("warn", language, id(settings), error, *_key(decision))
-    skeleton = _PAGES.get(key, (settings, _kept(decision)), make)
+    key = ("warn", language, id(settings), error, address is None, may_continue)
+    skeleton = _PAGES.get((*key, *_key(decision)), (settings, _kept(decision)), make)
     values = _values(decision, visit) | {"token": token, "justification": justification}
+    values["address"] = address or ""
     return html_page(403, skeleton, values)
 
 

@@ -14,6 +14,9 @@ Cases it handles:
   answered here, so no connection to the vendor is opened (connection_strategy=lazy).
 - The acknowledgement path: answered by the proxy itself, never forwarded.
 - Any exception inside aiwall: an error page for the request and an error event.
+- Who sent it: proxy/identify.py runs first in each hook (Negotiate 407, trusted child
+  proxies); directory groups are read in the background (identity/directory.py), never while
+  a request waits.
 """
 
 import asyncio
@@ -36,6 +39,7 @@ from aiwall.core.config import Config
 from aiwall.core.decision import Decision, RequestInfo
 from aiwall.core.registry import default_policies_dir
 from aiwall.core.rules import Action, Intercept
+from aiwall.identity.directory import GroupCache, RefreshResult
 from aiwall.pages import answers as pages
 from aiwall.proxy import tunnels
 from aiwall.proxy.answer import (
@@ -59,6 +63,7 @@ from aiwall.proxy.flows import (
     request_names,
     request_path,
 )
+from aiwall.proxy.identify import Identify
 from aiwall.proxy.options import add_options, signer_from
 from aiwall.proxy.record import Recorder
 from aiwall.proxy.reload import ConfigFiles
@@ -93,11 +98,16 @@ class AiWall:
         self._files: ConfigFiles | None = None
         self.record = Recorder(self.events)  # one client cannot flood the log with refusals
         self.sink = Sink()  # answers refused uploads without holding their bodies
+        self.identify = Identify()
+        self.directory = GroupCache()
+        self._directory_changed = asyncio.Event()
 
     def load(self, loader: Loader) -> None:
+        self.identify.load(loader)
         add_options(loader)
 
     def configure(self, updated: set[str]) -> None:
+        self.identify.configure(updated)
         if {"aiwall_log", "aiwall_log_max_bytes", "aiwall_log_backups"} & updated:
             options = ctx.options
             try:
@@ -178,6 +188,8 @@ class AiWall:
             logger.error("aiwall: rejected the new configuration, keeping the last good one")
             return
         previous, self.config = self.config, config
+        if self.directory.configure(config.rules):
+            self._directory_changed.set()  # read the directory now, not at the next interval
         assert self._files is not None
         self.events.config_loaded(
             config,
@@ -216,8 +228,36 @@ class AiWall:
         self._tasks.add(loop.create_task(self._ping_store()))
         self._tasks.add(loop.create_task(self.record.summarise()))
         self._tasks.add(loop.create_task(self.sink.start()))
+        self._tasks.add(loop.create_task(self._read_directory()))
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
             loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+
+    async def _read_directory(self) -> None:
+        """Read the directory groups now and every `refresh`, in a worker thread."""
+        while True:
+            changed = self._directory_changed.is_set()
+            self._directory_changed.clear()
+            if self.directory.enabled:
+                was_up = self.directory.up
+                try:
+                    result = await asyncio.to_thread(self.directory.refresh)
+                except Exception as error:  # the reader outlives any one bad read
+                    result = RefreshResult(False, len(self.directory.sources), 0, repr(error))
+                    self.directory.up = False
+                self.metrics.directory_read(result.ok, self.directory.snapshot.read_at)
+                # Logged: the first read of a configuration, every failure, and the recovery.
+                if changed or not result.ok or not was_up:
+                    self.events.directory_read(
+                        ok=result.ok,
+                        groups=result.groups,
+                        users=result.users,
+                        error=result.error,
+                        seconds=result.seconds,
+                    )
+            settings = self.directory.settings
+            interval = settings.refresh.total_seconds() if settings else 3600.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._directory_changed.wait(), interval)
 
     def _on_sighup(self) -> None:
         self.events.reopen()  # after logrotate moved the file away
@@ -252,9 +292,10 @@ class AiWall:
         target = authority(flow.request.host, flow.request.port)
         self._connect_targets[flow.client_conn] = target
         try:
-            if not self._ignored([target]):
-                return  # looked into: each request inside is decided on its own
-            client = client_of(flow)
+            self.identify.http_connect(flow)
+            if flow.response or not self._ignored([target]):
+                return  # a 407, or looked into: each request inside is decided on its own
+            client = client_of(flow, self.directory.groups_of)
             names = connection_names(target, None)
             request = RequestInfo(names, "CONNECT", "/", client.user, client.ip)
             outcome = self._enforcer().tunnel(self._decide(request))
@@ -326,6 +367,9 @@ class AiWall:
         if flow.response or flow.error or not flow.live:
             return
         try:
+            self.identify.requestheaders(flow)
+            if flow.response:  # 407: authenticate first
+                return
             await self._enforce(flow)
         except Exception as error:
             self._fail(flow, error, "requestheaders")
@@ -396,7 +440,7 @@ class AiWall:
         if len(body.hosts) < 2 and not engine.concerns(names, path):
             stream_body(flow, body)
             return  # not AI traffic: untouched, unlogged, and nothing more spent on it
-        client = client_of(flow)
+        client = client_of(flow, self.directory.groups_of)
         request = request_info(flow, names, path, client, body)
         start = time.perf_counter()
         decision = engine.decide(request)

@@ -175,9 +175,15 @@ class Enforcer:
             return pages.denial_json(
                 decision, self.settings, visit, acknowledge_url=acknowledge_url
             )
+        identity = self.identity(request)
+        address = identity.removeprefix("ip:") if identity.startswith("ip:") else None
+        if self._needs_user(identity):  # shown the warning, without a form to continue
+            return pages.warn_page(
+                decision, self.settings, visit, token="", address=address, may_continue=False
+            )
         ttl = rule.ack_ttl if rule.ack_ttl is not None else self.settings.ack_ttl
         claim = {
-            "identity": self.identity(request),
+            "identity": identity,
             "vendor": decision.ack_scope,
             "rule": rule.id,
             "require_justification": rule.require_justification,
@@ -190,8 +196,18 @@ class Enforcer:
             token = self.signer.issue(return_url=front, **claim)  # type: ignore[arg-type]
         error, justification = refused or (None, "")
         return pages.warn_page(
-            decision, self.settings, visit, token=token, error=error, justification=justification
+            decision,
+            self.settings,
+            visit,
+            token=token,
+            error=error,
+            justification=justification,
+            address=address,
         )
+
+    def _needs_user(self, identity: str) -> bool:
+        """Whether this client may not acknowledge: the rules want a named user, and it is not."""
+        return self.settings.ack_requires_user and not identity.startswith("user:")
 
     def _ack_path(self, decision: Decision, request: RequestInfo, seen: Seen) -> Outcome:
         """GET shows the warning for this vendor; POST carries the form, read in `request`."""
@@ -225,6 +241,8 @@ class Enforcer:
         try:
             if error := _origin_error(form.origin, seen.scheme, seen.host):
                 raise AckError(error)
+            if self._needs_user(identity):
+                raise AckError("acknowledgements need an authenticated user")
             claim, warned = await self._redeem(decision, identity, form.token, justification)
         except AckError as refused:
             page = self._form_again(decision, request, seen, form, refused)

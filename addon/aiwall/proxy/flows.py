@@ -2,6 +2,7 @@
 
 import functools
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mitmproxy import connection, http
@@ -10,23 +11,31 @@ from aiwall.core.decision import HostName, RequestInfo
 from aiwall.core.rules import Settings, identity_of
 from aiwall.core.urls import judged_path
 
+# The client's address as a trusted child proxy forwarded it (proxy/identify.py).
+CLIENT_IP = "aiwall_client_ip"
+
 
 @dataclass(frozen=True)
 class Client:
-    """Who sent a request: the proxy-auth user if there is one, and the address."""
+    """Who sent a request: the proxy-auth user if there is one, the address, and the groups
+    the directory puts the user in."""
 
     user: str | None
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+    groups: frozenset[str] = frozenset()
 
     def identity(self, settings: Settings) -> str:
         """`user:alice` or `ip:10.0.0.7`, by the first method of settings.identity that applies."""
         return identity_of(self.user, self.ip, settings.identity)
 
 
-def client_of(flow: http.HTTPFlow) -> Client:
+def client_of(
+    flow: http.HTTPFlow, groups_of: Callable[[str | None], frozenset[str]] | None = None
+) -> Client:
     auth = flow.metadata.get("proxyauth")
     user = str(auth[0]) if auth else None
-    return Client(user, client_ip(flow.client_conn))
+    ip = flow.metadata.get(CLIENT_IP) or client_ip(flow.client_conn)
+    return Client(user, ip, groups_of(user) if groups_of else frozenset())
 
 
 def client_ip(client: connection.Client) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -137,6 +146,7 @@ def request_info(
         path=path,
         user=client.user,
         client_ip=client.ip,
+        groups=client.groups,
         body_size=None if body.unknown_length else int(body.content_length or 0),
         multipart=body.content_type.startswith("multipart/"),
         chunked="chunked" in body.transfer_encoding or streamed,

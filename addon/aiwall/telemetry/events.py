@@ -1,8 +1,8 @@
 """The log: one JSON line per event, ECS field names, structlog.
 
 Each event is a structlog call whose event name (`decision`, `session`, `ack`, `config.loaded`,
-`config.rejected`, `policy.changed`, `source.changed`, `error`, `decisions.suppressed`) becomes
-ECS `event.action`. The processor chain
+`config.rejected`, `policy.changed`, `source.changed`, `error`, `decisions.suppressed`,
+`directory.read`) becomes ECS `event.action`. The processor chain
 adds the envelope (time, id, sequence, categorisation, the observer) in the order
 `telemetry/layout.py` writes down, and renders one ASCII line (`telemetry/encoding.py`);
 `telemetry/writer.py` puts it on stdout or in a rotating file. `events.schema.json` documents
@@ -89,6 +89,7 @@ _KINDS = {
     "source.changed": _Kind(("configuration",), "aiwall.source", "change", "change"),
     "error": _Kind(("web",), "aiwall.error", "error", "error"),
     "decisions.suppressed": _Kind(("network", "web"), "aiwall.decision", "denied", "denied"),
+    "directory.read": _Kind(("iam",), "aiwall.directory", "group", "error"),
 }
 
 
@@ -277,11 +278,14 @@ class EventLog:
     ) -> None:
         """One event per acknowledgement attempt, recorded or refused (forged, expired...)."""
         verdict = "accepted" if accepted else "refused"
+        identified_by = _IDENTIFIED_BY.get(identity.partition(":")[0], "nobody")
+        shared = " (known by address only: it counts for everyone there)"
         self._emit(
             logging.INFO if accepted else logging.WARNING,
             "ack",
             accepted,
-            message=f"ack {verdict}: {identity} for {vendor} by rule {rule_id}: {reason}",
+            message=f"ack {verdict}: {identity} for {vendor} by rule {rule_id}: {reason}"
+            + (shared if accepted and identified_by == "address" else ""),
             source=_present(ip=client_ip),
             user=_present(name=user),
             url={"domain": host},
@@ -289,6 +293,7 @@ class EventLog:
             aiwall={
                 "ack": {
                     "identity": identity,
+                    "identified_by": identified_by,
                     "vendor": vendor,
                     **_present(product=product),
                     "rule": rule_id,
@@ -429,6 +434,31 @@ class EventLog:
             aiwall={"error": {"where": where}},
         )
 
+    def directory_read(
+        self, *, ok: bool, groups: int, users: int, error: str | None, seconds: float
+    ) -> None:
+        """A read of the directory groups: the first of a configuration, a failure (the last
+        membership read keeps serving), or the first success after failures."""
+        if ok:
+            message = f"directory read: {users} users in {groups} groups"
+        else:
+            message = f"directory unreachable, keeping the last membership read: {error}"
+        self._emit(
+            logging.INFO if ok else logging.WARNING,
+            "directory.read",
+            ok,
+            message=message,
+            **_present(error=None if ok else {"message": error or "unknown"}),
+            aiwall={
+                "directory": {
+                    "groups": groups,
+                    "users": users,
+                    "milliseconds": round(seconds * 1000),
+                    "stale": not ok,
+                }
+            },
+        )
+
     def _emit(self, level: int, name: str, success: bool, **fields: Any) -> None:
         self._log.log(level, name, outcome="success" if success else "failure", **fields)
 
@@ -467,6 +497,10 @@ class EventLog:
             "observer": self._observer,
             "log": {"level": level, "logger": "aiwall"},
         }
+
+
+# How an acknowledgement's identity was established: `user:`, `ip:` or neither.
+_IDENTIFIED_BY = {"user": "user", "ip": "address"}
 
 
 def records_use(decision: Decision) -> bool:

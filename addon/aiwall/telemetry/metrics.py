@@ -58,6 +58,18 @@ class Metrics:
             registry=self.registry,
         )
         self.store_up.set(1)
+        self.directory_up = Gauge(
+            "aiwall_directory_up",
+            "Whether the last read of the directory groups succeeded (1) or failed (0); while 0"
+            " the membership read last keeps serving",
+            registry=self.registry,
+        )
+        self.directory_up.set(1)
+        self.directory_read_at = Gauge(
+            "aiwall_directory_last_read_timestamp_seconds",
+            "When the membership now serving was read (Unix time; 0: never)",
+            registry=self.registry,
+        )
         self._server: ThreadingHTTPServer | None = None
         self._decision_counters: dict[tuple[str, str, str], Counter] = {}
 
@@ -74,6 +86,10 @@ class Metrics:
             counter = self._decision_counters[key] = self.decisions.labels(*key)
         counter.inc()
         self.decision_seconds.observe(seconds)
+
+    def directory_read(self, ok: bool, read_at: float | None) -> None:
+        self.directory_up.set(1 if ok else 0)
+        self.directory_read_at.set(read_at or 0)
 
     def acknowledged(self, vendor: str, accepted: bool) -> None:
         self.acknowledgements.labels(vendor, "accepted" if accepted else "refused").inc()

@@ -1,0 +1,1 @@
+"""Who sent a request: directory groups (LDAP), Kerberos single sign-on, forwarded headers."""
