@@ -11,6 +11,7 @@ import stat
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -542,11 +543,11 @@ def test_a_running_proxy_picks_up_an_installed_bundle_and_its_rollback(
         bundle = pack(capsys, shipped, key, tmp_path / "v200", 200)
         assert install(capsys, bundle, key, into)[0] == 0
         changed = wait_for(proxy, before, "policy.changed")
-        assert changed["aiwall"]["policy"]["changes"] == ["mistral: confidence: medium → low"]
+        assert changed["aiwall"]["policy"]["changes"] == [confidence_change("medium", "low")]
         before = proxy.event_count()
         assert run(capsys, "registry", "rollback", "--into", str(into))[0] == 0
         changed = wait_for(proxy, before, "policy.changed")
-        assert changed["aiwall"]["policy"]["changes"] == ["mistral: confidence: low → medium"]
+        assert changed["aiwall"]["policy"]["changes"] == [confidence_change("low", "medium")]
         # `aiwall sources check` marks a page as changed: the warn page says so.
         url = load_registry(into).vendors["mistral"].sources[0].url
         before = proxy.event_count()
@@ -605,3 +606,15 @@ def test_the_systemd_units_run_commands_aiwall_accepts(unit: str, handler: str) 
     )
     words = [env.get(w[2:-1], w) if w.startswith("${") else w for w in argv[1:]]
     assert _parser().parse_args(words).command.__name__ == handler
+
+
+def confidence_change(old: str, new: str) -> dict[str, Any]:
+    """A `policy.changed` entry: Mistral's confidence from `old` to `new`."""
+    return {
+        "vendor": "mistral",
+        "product": None,
+        "change": "changed",
+        "field": "confidence",
+        "old": old,
+        "new": new,
+    }

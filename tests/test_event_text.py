@@ -106,7 +106,9 @@ hostile_text = st.one_of(
 )
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(user=hostile_text, path=hostile_text, host=hostile_text, justification=hostile_text)
 def test_any_text_gives_one_valid_line_per_event(
     test_config: Config,
