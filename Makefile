@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 RULES ?= rules.example.yaml
 
-.PHONY: run test lint venv clean
+.PHONY: run test lint venv clean image image-base
 
 venv: $(INSTALLED)
 
@@ -31,6 +31,15 @@ test: $(INSTALLED)
 	scripts/system-deps
 	$(MAKE) lint
 	$(BIN)/python -m pytest
+
+# The container image, localhost/aiwall:<version> (deploy/GUIDE.md, "Container image"):
+# `make image` with the base image from a registry, or, where no container registry is
+# reachable, `make image-base` then `make image PYTHON_IMAGE=localhost/aiwall-base:trixie`.
+image:
+	scripts/build-image
+
+image-base:
+	scripts/build-base
 
 clean:
 	rm -rf $(VENV) test-output .pytest_cache .mypy_cache .ruff_cache .hypothesis

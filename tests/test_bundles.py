@@ -608,6 +608,19 @@ def test_the_systemd_units_run_commands_aiwall_accepts(unit: str, handler: str) 
     assert _parser().parse_args(words).command.__name__ == handler
 
 
+def test_an_edit_in_the_overlay_is_a_change_the_proxy_notices(tmp_path: Path) -> None:
+    """The reload fingerprint covers the organisation's own records (local/) too."""
+    from aiwall.proxy.reload import fingerprint
+
+    registry = tmp_path / "registry"
+    (registry / "local").mkdir(parents=True)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules: []\n")
+    before = fingerprint(rules, registry)
+    (registry / "local" / "acme.yaml").write_text("id: acme\n")
+    assert fingerprint(rules, registry) != before
+
+
 def confidence_change(old: str, new: str) -> dict[str, Any]:
     """A `policy.changed` entry: Mistral's confidence from `old` to `new`."""
     return {

@@ -39,7 +39,6 @@ from aiwall.core.config import Config
 from aiwall.core.decision import Decision, RequestInfo
 from aiwall.core.registry import default_policies_dir
 from aiwall.core.rules import Action, Intercept
-from aiwall.identity.directory import GroupCache, RefreshResult
 from aiwall.pages import answers as pages
 from aiwall.proxy import tunnels
 from aiwall.proxy.answer import (
@@ -51,6 +50,7 @@ from aiwall.proxy.answer import (
     stream_body,
     worth_streaming,
 )
+from aiwall.proxy.directory import DirectoryReader
 from aiwall.proxy.enforce import AckForm, Enforcer, Step
 from aiwall.proxy.flows import (
     BodyHeaders,
@@ -99,8 +99,8 @@ class AiWall:
         self.record = Recorder(self.events)  # one client cannot flood the log with refusals
         self.sink = Sink()  # answers refused uploads without holding their bodies
         self.identify = Identify()
-        self.directory = GroupCache()
-        self._directory_changed = asyncio.Event()
+        self.reader = DirectoryReader(self.metrics, lambda: self.events)
+        self.directory = self.reader.cache
 
     def load(self, loader: Loader) -> None:
         self.identify.load(loader)
@@ -189,7 +189,7 @@ class AiWall:
             return
         previous, self.config = self.config, config
         if self.directory.configure(config.rules):
-            self._directory_changed.set()  # read the directory now, not at the next interval
+            self.reader.changed()
         assert self._files is not None
         self.events.config_loaded(
             config,
@@ -228,36 +228,9 @@ class AiWall:
         self._tasks.add(loop.create_task(self._ping_store()))
         self._tasks.add(loop.create_task(self.record.summarise()))
         self._tasks.add(loop.create_task(self.sink.start()))
-        self._tasks.add(loop.create_task(self._read_directory()))
+        self._tasks.add(loop.create_task(self.reader.run()))
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
             loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
-
-    async def _read_directory(self) -> None:
-        """Read the directory groups now and every `refresh`, in a worker thread."""
-        while True:
-            changed = self._directory_changed.is_set()
-            self._directory_changed.clear()
-            if self.directory.enabled:
-                was_up = self.directory.up
-                try:
-                    result = await asyncio.to_thread(self.directory.refresh)
-                except Exception as error:  # the reader outlives any one bad read
-                    result = RefreshResult(False, len(self.directory.sources), 0, repr(error))
-                    self.directory.up = False
-                self.metrics.directory_read(result.ok, self.directory.snapshot.read_at)
-                # Logged: the first read of a configuration, every failure, and the recovery.
-                if changed or not result.ok or not was_up:
-                    self.events.directory_read(
-                        ok=result.ok,
-                        groups=result.groups,
-                        users=result.users,
-                        error=result.error,
-                        seconds=result.seconds,
-                    )
-            settings = self.directory.settings
-            interval = settings.refresh.total_seconds() if settings else 3600.0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._directory_changed.wait(), interval)
 
     def _on_sighup(self) -> None:
         self.events.reopen()  # after logrotate moved the file away

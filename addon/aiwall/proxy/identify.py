@@ -203,8 +203,15 @@ def _note(flow: http.HTTPFlow, identified: Identified) -> None:
 
 
 def _strip(flow: http.HTTPFlow) -> None:
-    for name in _OWN_HEADERS:
-        flow.request.headers.pop(name, None)
+    # One pass over the fields to see whether any is there: most requests carry none, and each
+    # pop would scan (and lower-case) every field again.
+    headers = flow.request.headers
+    if any(name.lower() in _OWN_FIELDS for name, _ in headers.fields):
+        for name in _OWN_HEADERS:
+            headers.pop(name, None)
+
+
+_OWN_FIELDS = frozenset(name.lower().encode() for name in _OWN_HEADERS)
 
 
 def _challenge(basic: bool) -> http.Response:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiwall.core.config import Config, load_config
+from aiwall.core.registry import record_files, record_folders
 from aiwall.core.yamlsource import ConfigError
 
 logger = logging.getLogger("aiwall")
@@ -24,7 +25,11 @@ def fingerprint(rules: Path, policies: Path) -> Fingerprint:
     Editors often replace a file (write a new one, rename it over the old), so the time and
     size of whatever is at the path now are what matter, not an open file's.
     """
-    paths = [rules, *sorted(policies.glob("*.yaml"))]
+    folders = record_folders(policies)
+    overlay = record_files(folders.overlay) if folders.overlay else []
+    # A registry folder's own files (_installed.yaml, _review.yaml) count: installing,
+    # rolling back and review marks are changes; so are the records of the overlay.
+    paths = [rules, *sorted(policies.glob("*.yaml")), *record_files(folders.base), *overlay]
     marks = []
     for path in paths:
         try:

@@ -1,6 +1,8 @@
 """`aiwall run`: mitmproxy with aiwall loaded and safe defaults, in one process."""
 
 import asyncio
+import contextlib
+import signal
 import sys
 from pathlib import Path
 
@@ -54,5 +56,11 @@ async def _run(
     master.addons.add(TermLog(out=sys.stderr), AiWall())
     options.update(connection_strategy="lazy", **settings)
     options.set(*specs)  # like mitmdump --set; aiwall keeps connection_strategy=lazy
+    # As mitmdump does: a container's first process (PID 1) gets no default for SIGTERM, so
+    # without this `podman stop` or Kubernetes would wait out their grace period and kill it.
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
+            loop.add_signal_handler(number, master.shutdown)
     await master.run()
     return 0
