@@ -10,7 +10,8 @@ from typing import Any
 
 from aiwall.core.config import Config
 from aiwall.core.decision import Decision, HostName, RequestInfo
-from aiwall.telemetry.events import EVENT_SCHEMA_PATH, VERSION, RequestContext
+from aiwall.telemetry.envelope import VERSION
+from aiwall.telemetry.events import EVENT_SCHEMA_PATH, RequestContext
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 

@@ -22,7 +22,9 @@ from tests.eventcheck import context, decide, fact_change, logged, validate_even
 def same_width_ids(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Ids of one width, so that every line of the same event is as long (rotation sizes)."""
     numbers = itertools.count(1_000_000)
-    monkeypatch.setattr("aiwall.telemetry.events.new_event_id", lambda: f"testtest-{next(numbers)}")
+    monkeypatch.setattr(
+        "aiwall.telemetry.envelope.new_event_id", lambda: f"testtest-{next(numbers)}"
+    )
     yield
 
 

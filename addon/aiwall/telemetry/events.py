@@ -2,25 +2,22 @@
 
 Each event is a structlog call whose event name (`decision`, `session`, `ack`, `config.loaded`,
 `config.rejected`, `policy.changed`, `source.changed`, `error`, `decisions.suppressed`,
-`directory.read`) becomes ECS `event.action`. The processor chain
-adds the envelope (time, id, sequence, categorisation, the observer) in the order
+`directory.read`) becomes ECS `event.action`. The processor chain adds the envelope (time, id,
+sequence, categorisation, the observer: `telemetry/envelope.py`) in the order
 `telemetry/layout.py` writes down, and renders one ASCII line (`telemetry/encoding.py`);
 `telemetry/writer.py` puts it on stdout or in a rotating file. `events.schema.json` documents
 every field and the tests hold the two in step. Writing never raises: enforcement must not
 depend on the log.
 """
 
-import importlib.metadata
 import importlib.resources
 import logging
 import math
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import structlog
 from structlog.typing import EventDict, FilteringBoundLogger, WrappedLogger
@@ -31,24 +28,13 @@ from aiwall.core.rules import Action
 from aiwall.telemetry import changes
 from aiwall.telemetry.encoding import render_line as _render_line
 from aiwall.telemetry.encoding import safe_text
+from aiwall.telemetry.envelope import Envelope, iso
 from aiwall.telemetry.facts import RecordFacts
-from aiwall.telemetry.ids import new_event_id
 from aiwall.telemetry.sessions import DEFAULT_INTERVAL, Session, UsageSessions
 from aiwall.telemetry.writer import LineWriter
 
 EVENT_SCHEMA_PATH = Path(str(importlib.resources.files("aiwall.telemetry") / "events.schema.json"))
-ECS_VERSION = "8.11.0"
 MAX_JUSTIFICATION = 1000
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("aiwall")
-    except importlib.metadata.PackageNotFoundError:  # run from a checkout without installing
-        return "0+unknown"
-
-
-VERSION = _version()
 
 
 @dataclass(frozen=True)
@@ -68,29 +54,6 @@ class RequestContext:
     acknowledged: bool = False  # a warn rule that this identity had acknowledged: forwarded
     forwarded: bool = False  # the request went on to the vendor (as enforced, not re-derived)
     event_id: str | None = None  # made before the page that shows it (new_event_id())
-
-
-class _Kind(NamedTuple):
-    """How ECS categorises one event name."""
-
-    category: tuple[str, ...]
-    dataset: str
-    success: str  # event.type when the outcome is success
-    failure: str  # event.type when the outcome is failure
-
-
-_KINDS = {
-    "decision": _Kind(("network", "web"), "aiwall.decision", "allowed", "denied"),
-    "session": _Kind(("network", "web"), "aiwall.session", "allowed", "allowed"),
-    "ack": _Kind(("network", "web"), "aiwall.ack", "allowed", "denied"),
-    "config.loaded": _Kind(("configuration",), "aiwall.config", "change", "change"),
-    "config.rejected": _Kind(("configuration",), "aiwall.config", "change", "change"),
-    "policy.changed": _Kind(("configuration",), "aiwall.config", "change", "change"),
-    "source.changed": _Kind(("configuration",), "aiwall.source", "change", "change"),
-    "error": _Kind(("web",), "aiwall.error", "error", "error"),
-    "decisions.suppressed": _Kind(("network", "web"), "aiwall.decision", "denied", "denied"),
-    "directory.read": _Kind(("iam",), "aiwall.directory", "group", "error"),
-}
 
 
 class EventLog:
@@ -114,21 +77,12 @@ class EventLog:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._writer = LineWriter(destination, max_bytes, backups)
-        hostname = socket.gethostname()
-        self._observer = {
-            "name": observer_name or hostname,
-            "hostname": hostname,
-            "product": "aiwall",
-            "type": "proxy",
-            "version": VERSION,
-        }
         self._record = RecordFacts()
-        self._clock = clock
         self.sessions = UsageSessions(self._session, session_interval, clock)
         # A logger of its own, not structlog.configure: several logs may live side by side.
         self._log: FilteringBoundLogger = structlog.wrap_logger(
             self._writer,
-            processors=[self._envelope, _render],
+            processors=[Envelope(observer_name, clock), _render],
             wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
             context_class=dict,
         ).bind()
@@ -230,7 +184,7 @@ class EventLog:
         decision: Decision = session.decision
         rule = decision.rule
         assert rule is not None
-        start, end = _iso(session.first), _iso(session.last)
+        start, end = iso(session.first), iso(session.last)
         self._emit(
             logging.INFO,
             "session",
@@ -468,36 +422,6 @@ class EventLog:
             return None
         return self._record(decision.vendor, decision.product, decision.stale)
 
-    def _envelope(self, logger: WrappedLogger, level: str, fields: EventDict) -> EventDict:
-        """structlog's event name becomes ECS event.action; the envelope's head comes first in
-        the line, its tail last (layout.ENVELOPE_HEAD, EVENT_KEYS, ENVELOPE_TAIL)."""
-        name = fields.pop("event")
-        outcome = fields.pop("outcome")
-        event_id = fields.pop("event_id", None) or new_event_id()
-        kind = _KINDS[name]
-        event: dict[str, Any] = {
-            "id": event_id,
-            "sequence": int(event_id.rpartition("-")[2]),
-            "kind": "event",
-            "category": list(kind.category),
-            "type": [kind.success if outcome == "success" else kind.failure],
-            "action": name,
-            "outcome": outcome,
-            "dataset": kind.dataset,
-        }
-        if "start" in fields:
-            event["start"], event["end"] = fields.pop("start"), fields.pop("end")
-        message = fields.pop("message")
-        return {
-            "@timestamp": _iso(self._clock()),
-            "event": event,
-            **{key: value for key, value in fields.items() if value is not None and value != {}},
-            "message": message,
-            "ecs": {"version": ECS_VERSION},
-            "observer": self._observer,
-            "log": {"level": level, "logger": "aiwall"},
-        }
-
 
 # How an acknowledgement's identity was established: `user:`, `ip:` or neither.
 _IDENTIFIED_BY = {"user": "user", "ip": "address"}
@@ -507,15 +431,6 @@ def records_use(decision: Decision) -> bool:
     """Whether an allowed request is recorded (counted into a `session`): `record: true`."""
     rule = decision.rule
     return decision.action is Action.ALLOW and rule is not None and rule.record
-
-
-def _iso(moment: float) -> str:
-    """A time as the log writes it: UTC, microseconds, `Z` (layout.TIMESTAMP_WIDTH wide)."""
-    return (
-        datetime.fromtimestamp(moment, UTC)
-        .isoformat(timespec="microseconds")
-        .replace("+00:00", "Z")
-    )
 
 
 def _decision_message(decision: Decision, request: RequestContext) -> str:
