@@ -157,7 +157,7 @@ http {{
 
 
 def start_upstream(folder: Path, choice: str, stack: contextlib.ExitStack) -> Upstream:
-    from tests.proxy import free_port
+    from tests.mitm import free_port
     from tests.upstream import self_signed_certificate
 
     folder.mkdir()
@@ -225,54 +225,34 @@ def registry_hosts() -> list[str]:
     return load_registry(POLICIES).index.hosts()
 
 
-def proxy_options(name: str, folder: Path, events: Path, hosts: Sequence[str]) -> list[str]:
-    """What each of the three mitmdumps gets on top of the options they share."""
+def proxy_options(name: str, events: Path, hosts: Sequence[str]) -> dict[str, Any]:
+    """What each of the three mitmdumps gets on top of what they share (tests/mitm.py)."""
     if name == AIWALL:
-        from tests.proxy import SHIM
-
-        return [
-            "-s",
-            str(SHIM),
-            "--set",
-            f"aiwall_rules={RULES}",
-            "--set",
-            f"aiwall_policies={POLICIES}",
-            "--set",
-            f"aiwall_log={events}",
-        ]
+        return {"rules": RULES, "policies": POLICIES, "events": events}
     if name == BLOCK_LIST:
-        return [option for host in hosts for option in ("--set", f"block_list=/~d {host}/403")]
-    return []
+        return {"options": [f"block_list=/~d {host}/403" for host in hosts]}
+    return {}
 
 
 def start_proxy(
     name: str, folder: Path, upstream: Upstream, hosts: Sequence[str], stack: contextlib.ExitStack
 ) -> Proxy:
-    from tests.proxy import MITMDUMP, free_port
+    from tests.mitm import free_port, mitmdump_command
 
     folder.mkdir()
     port = free_port()
-    command = [
-        str(MITMDUMP),
-        "-q",
-        "--listen-host",
-        "127.0.0.1",
-        "--listen-port",
-        str(port),
-        *proxy_options(name, folder, folder / "events.jsonl", hosts),
-        "-s",
-        str(Path(__file__).resolve()),
-        "--set",
-        f"bench_upstream_http={upstream.http_port}",
-        "--set",
-        f"bench_upstream_https={upstream.https_port}",
-        "--set",
-        f"confdir={folder / 'confdir'}",
-        "--set",
-        "ssl_insecure=true",
-        "--set",
-        "connection_strategy=lazy",
-    ]
+    own = proxy_options(name, folder / "events.jsonl", hosts)
+    command = mitmdump_command(
+        port,
+        folder / "confdir",
+        scripts=[Path(__file__).resolve()],
+        options=[
+            f"bench_upstream_http={upstream.http_port}",
+            f"bench_upstream_https={upstream.https_port}",
+            *own.pop("options", []),
+        ],
+        **own,
+    )
     log = folder / "mitmdump.log"
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)

@@ -4,10 +4,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiwall.core.config import Config, load_config
 
+from . import chromium
 from .eventcheck import validate_event_lines
 from .proxy import Proxy, running_proxy
 from .upstream import Upstream, start_upstream
@@ -63,3 +65,20 @@ def start_proxy(
 def proxy(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[Proxy]:
     with start_proxy(tmp_path_factory, upstream) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def chromium_endpoint() -> Iterator[str]:
+    """The suite's one Chromium (tests/chromium.py), started when a test first needs it."""
+    if not chromium.available():
+        pytest.skip(f"needs {chromium.CHROMIUM}")
+    pytest.importorskip("playwright.sync_api")
+    with chromium.chromium_process() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_endpoint: str) -> Iterator[Any]:
+    """A Playwright Browser for the shared Chromium, connected for one test module."""
+    with chromium.connect(chromium_endpoint) as connected:
+        yield connected

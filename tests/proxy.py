@@ -6,7 +6,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -17,19 +16,10 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from .mitm import REDIRECT, free_port, mitmdump_command
 from .upstream import Upstream
 
-ROOT = Path(__file__).resolve().parent.parent
-MITMDUMP = Path(sys.executable).parent / "mitmdump"
-SHIM = ROOT / "addon" / "mitmproxy_addon.py"
-REDIRECT = Path(__file__).parent / "redirect_upstream.py"
 START_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -76,6 +66,16 @@ class Proxy:
                 return events
             time.sleep(0.02)
 
+    def wait_for(self, since: int, action: str, timeout: float = 15) -> dict[str, Any]:
+        """The first event of this kind written after the first `since` events."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in self.events()[since:]:
+                if event["event"]["action"] == action:
+                    return event
+            time.sleep(0.1)
+        raise AssertionError(f"no {action} event within {timeout} s")
+
     def curl(self, url: str, *args: str, proxy_user: str | None = None) -> tuple[int, str]:
         """Run curl through the proxy; return the status code and body."""
         command = ["curl", "-sS", "--max-time", "10", "-x", self.url, "--cacert", str(self.ca)]
@@ -104,37 +104,19 @@ def running_proxy(
     port = free_port()
     events = folder / "events.jsonl"
     stderr_path = folder / "mitmdump.log"
-    command = [
-        str(MITMDUMP),
-        "-q",
-        "--listen-host",
-        "127.0.0.1",
-        "--listen-port",
-        str(port),
-        "-s",
-        str(SHIM),
-        *(["-s", str(REDIRECT)] if redirect else []),
-        "--set",
-        f"confdir={folder / 'confdir'}",
-        "--set",
-        "ssl_insecure=true",
-        "--set",
-        "connection_strategy=lazy",
-        "--set",
-        f"aiwall_rules={rules}",
-        "--set",
-        f"aiwall_log={events}",
-    ]
     if not any(option.startswith("aiwall_refusal_events=") for option in options):
         # Suites ask the same refused URL many times; tests/security checks the bound. (Given
         # twice, mitmproxy's --set drops both this and every later option.)
-        command += ["--set", "aiwall_refusal_events=0"]
-    if policies:
-        command += ["--set", f"aiwall_policies={policies}"]
-    for script in scripts:
-        command += ["-s", str(script)]
-    for option in options:
-        command += ["--set", option]
+        options = [*options, "aiwall_refusal_events=0"]
+    command = mitmdump_command(
+        port,
+        folder / "confdir",
+        rules=rules,
+        policies=policies,
+        events=events,
+        scripts=[*([REDIRECT] if redirect else []), *scripts],
+        options=options,
+    )
     env = dict(
         env or os.environ,
         AIWALL_TEST_TLS_PORT=str(upstream.tls_port),

@@ -11,6 +11,7 @@ import stat
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -542,11 +543,11 @@ def test_a_running_proxy_picks_up_an_installed_bundle_and_its_rollback(
         bundle = pack(capsys, shipped, key, tmp_path / "v200", 200)
         assert install(capsys, bundle, key, into)[0] == 0
         changed = wait_for(proxy, before, "policy.changed")
-        assert changed["aiwall"]["policy"]["changes"] == ["mistral: confidence: medium → low"]
+        assert changed["aiwall"]["policy"]["changes"] == [confidence_change("medium", "low")]
         before = proxy.event_count()
         assert run(capsys, "registry", "rollback", "--into", str(into))[0] == 0
         changed = wait_for(proxy, before, "policy.changed")
-        assert changed["aiwall"]["policy"]["changes"] == ["mistral: confidence: low → medium"]
+        assert changed["aiwall"]["policy"]["changes"] == [confidence_change("low", "medium")]
         # `aiwall sources check` marks a page as changed: the warn page says so.
         url = load_registry(into).vendors["mistral"].sources[0].url
         before = proxy.event_count()
@@ -618,3 +619,15 @@ def test_an_edit_in_the_overlay_is_a_change_the_proxy_notices(tmp_path: Path) ->
     before = fingerprint(rules, registry)
     (registry / "local" / "acme.yaml").write_text("id: acme\n")
     assert fingerprint(rules, registry) != before
+
+
+def confidence_change(old: str, new: str) -> dict[str, Any]:
+    """A `policy.changed` entry: Mistral's confidence from `old` to `new`."""
+    return {
+        "vendor": "mistral",
+        "product": None,
+        "change": "changed",
+        "field": "confidence",
+        "old": old,
+        "new": new,
+    }

@@ -1,5 +1,6 @@
 """The command line as an IT engineer uses it: explain, vendors, show, schema."""
 
+import csv
 import io
 import json
 import shutil
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from aiwall.cli.main import main
+from aiwall.telemetry.events import EVENT_SCHEMA_PATH
 
 from .conftest import ROOT
 
@@ -83,25 +85,47 @@ def test_explain_a_host_that_is_not_ai(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_vendors_lists_one_row_per_product(capsys: pytest.CaptureFixture[str]) -> None:
-    rows = [json.loads(line) for line in run(capsys, "vendors", "--json").splitlines()]
+    rows = [json.loads(line) for line in run(capsys, "vendors", "--format", "json").splitlines()]
     deepseek = next(r for r in rows if r["product"] == "deepseek/consumer")
-    assert deepseek | {"name": None} == {
+    assert deepseek | {"name": None, "jurisdiction": None} == {
         "product": "deepseek/consumer",
+        "vendor": "deepseek",
         "name": None,
+        "kind": "chat-assistant",
         "verdict": "Trains unless you opt out",
         "training": "default",
-        "residency": "CN",
-        "retention": "open-ended",
-        "zdr": "no",
+        "opt_out": "yes",
+        "zero_retention": "no",
         "dpa": "no",
+        "residency": ["CN"],
+        "jurisdiction": None,
+        "retention": "open-ended",
+        "retention_class": "open-ended",
+        "under_review": [],
         "last_verified": "2026-12-04",
         "confidence": "medium",
     }
+    assert [json.loads(line) for line in run(capsys, "vendors", "--json").splitlines()] == rows
     table = run(capsys, "vendors").splitlines()
     assert table[0].split() == [
         "product", "verdict", "residency", "retention", "zdr", "dpa", "last_verified", "confidence"
     ]  # fmt: skip
     assert len(table) == len(rows) + 1
+
+
+def test_vendors_as_csv_is_a_lookup_table_with_the_events_values(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = list(csv.DictReader(io.StringIO(run(capsys, "vendors", "--format", "csv"))))
+    as_json = [json.loads(line) for line in run(capsys, "vendors", "--json").splitlines()]
+    assert len(rows) == len(as_json) and len({r["product"] for r in rows}) == len(rows)
+    for row, expected in zip(rows, as_json, strict=True):
+        assert row == {k: ";".join(v) if isinstance(v, list) else v for k, v in expected.items()}
+    schema = json.loads(EVENT_SCHEMA_PATH.read_text())
+    record = schema["$defs"]["record"]["properties"]
+    assert set(rows[0]) - {"product", "vendor", "name", "kind", "verdict"} == set(record) - {
+        "stale"
+    }
 
 
 @pytest.mark.parametrize("kind", ["policy", "rules"])

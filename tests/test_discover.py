@@ -11,20 +11,21 @@ import gzip
 import json
 import random
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiwall.analysis.discover import Discovery, build_report, render_html, render_text
+from aiwall.analysis.discover import Discovery, build_report
+from aiwall.analysis.discover_html import render_html
+from aiwall.analysis.discover_text import render_text
 from aiwall.analysis.logformats import FORMATS, Request, Tally, detect
 from aiwall.cli.main import main
 from aiwall.core.config import Config
 
+from .chromium import OVERFLOWING, overflowing
 from .conftest import FIXTURES, ROOT
 
 LOGS = FIXTURES / "logs"
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "test-output" / "discover"
 
 
@@ -511,6 +512,7 @@ def test_every_fixture_at_once_through_the_command(
         "skipped": 22,
         "blank": 3,
         "malformed": 14,
+        "duplicates": 0,
     }
     assert [(v["vendor"], v["requests"], v["clients"]) for v in report["vendors"]] == [
         ("usbot", 20, 11),
@@ -719,29 +721,7 @@ def test_generated_day_of_squid_and_dns_logs(test_config: Config, tmp_path: Path
 # --- The HTML page, in a real browser. --------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"needs {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
-
-
-def test_html_report_in_chromium(chromium: Any, test_config: Config, tmp_path: Path) -> None:
+def test_html_report_in_chromium(browser: Any, test_config: Config, tmp_path: Path) -> None:
     hostile = tmp_path / "hostile.txt"
     hostile.write_text("usbot.test\n<img src=x onerror=alert(1)> <b>bold</b> x\n")
     report = discover(
@@ -749,7 +729,7 @@ def test_html_report_in_chromium(chromium: Any, test_config: Config, tmp_path: P
     )
     page_file = tmp_path / "discover.html"
     page_file.write_text(render_html(report), encoding="utf-8")
-    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     problems: list[str] = []
     page.on("console", lambda message: problems.append(message.text))
     page.on("dialog", lambda dialog: problems.append(f"dialog: {dialog.message}"))
@@ -764,7 +744,7 @@ def test_html_report_in_chromium(chromium: Any, test_config: Config, tmp_path: P
     cells = {
         rows.nth(i).locator("td").nth(0).inner_text().split("\n")[-1]: rows.nth(i)
         .locator("td")
-        .nth(1)
+        .nth(5)
         .inner_text()
         for i in range(rows.count())
     }
@@ -776,7 +756,23 @@ def test_html_report_in_chromium(chromium: Any, test_config: Config, tmp_path: P
     assert vendors_chart.locator(".mark").count() == 5
     assert page.locator("img").count() == 0
     assert page.locator("main b").count() == 0
+    assert page.evaluate(OVERFLOWING) == []  # every table fits a 1280 px desktop
     assert "<img src=x onerror=alert(1)> <b>bold</b> x" in body
+
+
+def test_wide_product_rows_fit_a_desktop(browser: Any, test_config: Config, tmp_path: Path) -> None:
+    report = discover(test_config, LOGS / "squid-access.log")
+    for vendor in report["vendors"]:
+        for product in vendor["products"]:
+            product["verdict"] = "Trains on what you type unless you opt out " * 4
+            product["residency"] = ["CN", "US", "EU", "DE", "FR", "GB", "JP", "SG"]
+            product["retention"] = "open-ended"
+            product["name"] = "A product with a name that goes on and on " * 2
+            for host in product["hosts"]:
+                host["host"] = "a-very-long-host-name-" * 6 + "example.com"
+    page_file = tmp_path / "wide.html"
+    page_file.write_text(render_html(report), encoding="utf-8")
+    assert overflowing(browser, page_file) == []
 
 
 def test_text_output_has_the_tables_and_notes(test_config: Config) -> None:
@@ -785,3 +781,31 @@ def test_text_output_has_the_tables_and_notes(test_config: Config) -> None:
     assert "cnchat/api" in text
     assert "Rules not judged here (they need an identity): research-cn" in text
     assert "\x00" not in text
+
+
+def test_aiwall_logs_are_read_each_event_once(test_config: Config, tmp_path: Path) -> None:
+    """aiwall's own log as discover's input: decisions are requests; overlapping rotated files
+    (copytruncate) count each event once, and the report says how many it dropped."""
+    from aiwall.telemetry.events import EventLog
+
+    from .eventcheck import context, decide
+
+    path = tmp_path / "events.jsonl"
+    events = EventLog(str(path))
+    for number in range(30):
+        host = ("cnchat.test", "api.usbot.test", "euapi.test")[number % 3]
+        events.decision(decide(test_config, host), context(user=f"u{number % 4}"))
+    events.internal_error(error="x", where="y", host=None, client_ip=None)
+    events.close()
+    lines = path.read_text().splitlines(keepends=True)
+    rotated, live = tmp_path / "events.jsonl.1", tmp_path / "live.jsonl"
+    rotated.write_text("".join(lines[:20]))
+    live.write_text("".join(lines[12:]))
+    one = discover(test_config, path)
+    both = discover(test_config, rotated, live)
+    assert [f["format"] for f in both["files"]] == ["aiwall", "aiwall"]
+    assert both["totals"]["duplicates"] == 8 and one["totals"]["duplicates"] == 0
+    assert both["totals"]["ai_requests"] == one["totals"]["ai_requests"] == 30
+    assert both["vendors"] == one["vendors"]
+    assert products(both) == products(one)
+    assert "duplicate events dropped: 8" in render_text(both)

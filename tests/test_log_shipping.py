@@ -3,6 +3,7 @@ events are validated against and cannot go stale; every field aiwall writes is m
 Filebeat and Vector configurations parse and agree with the template; the proxy rotates its
 log and reopens it on SIGHUP."""
 
+import dataclasses
 import fnmatch
 import ipaddress
 import json
@@ -23,7 +24,7 @@ from aiwall.telemetry import docs as eventdocs
 from aiwall.telemetry.events import EVENT_SCHEMA_PATH, EventLog, RequestContext
 
 from .conftest import FIXTURES, ROOT
-from .eventcheck import event_validator, validate_event_lines
+from .eventcheck import event_validator, fact_change, validate_event_lines
 from .proxy import running_proxy
 from .upstream import Upstream
 
@@ -103,9 +104,15 @@ def every_kind_of_event(config: Config, path: Path) -> list[dict[str, Any]]:
         accepted=True,
         reason="acknowledged",
     )
-    log.config_loaded(rules="r.yaml", policies="p", vendors=3, rules_count=9, warnings=["w"])
+    allowed = config.engine.decide(RequestInfo((HostName("host", "usbot.test"),), "GET"))
+    assert allowed.rule is not None
+    recorded = dataclasses.replace(allowed, rule=allowed.rule.model_copy(update={"record": True}))
+    log.allowed(recorded, user="alice", client_ip="10.0.0.7", body=120)
+    previous_rules = config.rules.model_copy(update={"rules": config.rules.rules[1:]})
+    previous = dataclasses.replace(config, rules=previous_rules)
+    log.config_loaded(config, rules="r.yaml", policies="p", previous=previous)
     log.config_rejected(problems=["r.yaml:1: rules: bad"])
-    log.policy_changed(changes=["cnchat/consumer: training: default → never"])
+    log.policy_changed([fact_change("never")])
     log.source_changed(
         vendor="cnchat",
         url="https://cnchat.test/privacy",

@@ -52,6 +52,11 @@ def test_a_built_wheel_carries_every_vendor_record_and_page_template(tmp_path: P
         assert f"aiwall/policies/{record.name}" in names
     assert "aiwall/rules.example.yaml" in names
     assert "aiwall/telemetry/events.schema.json" in names
+    analysis = ROOT / "addon" / "aiwall" / "analysis"
+    shipped = [*analysis.glob("templates/*.html"), *analysis.glob("static/*.css")]
+    assert len(shipped) >= 6  # the report and discover pages, their pieces, the style sheet
+    for path in shipped:
+        assert f"aiwall/analysis/{path.parent.name}/{path.name}" in names
     pages = ROOT / "addon" / "aiwall" / "pages"
     shipped_files = [
         *pages.glob("templates/*.html"),

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from .conftest import FIXTURES, ROOT, start_proxy
-from .proxy import MITMDUMP, SHIM, Proxy, free_port
+from .mitm import free_port, mitmdump_command
+from .proxy import Proxy
 from .upstream import Upstream
 
 
@@ -56,24 +57,13 @@ def test_the_proxy_keeps_serving_after_an_internal_error(faulty_proxy: Proxy) ->
 
 def test_a_broken_rules_file_stops_mitmdump_with_the_check_message(tmp_path: Path) -> None:
     case = FIXTURES / "broken" / "rules-unknown-action"
-    command = [
-        str(MITMDUMP),
-        "-q",
-        "--listen-host",
-        "127.0.0.1",
-        "--listen-port",
-        str(free_port()),
-        "-s",
-        str(SHIM),
-        "--set",
-        f"confdir={tmp_path}",
-        "--set",
-        f"aiwall_rules={case / 'rules.yaml'}",
-        "--set",
-        f"aiwall_policies={FIXTURES / 'policies'}",
-        "--set",
-        f"aiwall_log={tmp_path / 'log'}",
-    ]
+    command = mitmdump_command(
+        free_port(),
+        tmp_path,
+        rules=case / "rules.yaml",
+        policies=FIXTURES / "policies",
+        events=tmp_path / "log",
+    )
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     expected = (

@@ -116,7 +116,14 @@ def test_a_change_of_vendor_facts_is_announced_field_by_field(
     before = proxy.event_count()
     edit(policies / "mistral.yaml", lambda t: t.replace("confidence: medium", "confidence: low", 1))
     changed = wait_for(proxy, before, "policy.changed")
-    assert "mistral: confidence: medium → low" in changed["aiwall"]["policy"]["changes"]
+    assert {
+        "vendor": "mistral",
+        "product": None,
+        "change": "changed",
+        "field": "confidence",
+        "old": "medium",
+        "new": "low",
+    } in changed["aiwall"]["policy"]["changes"]
 
 
 def test_sighup_reloads(tmp_path: Path, upstream: Upstream, config_copy: tuple[Path, Path]) -> None:

@@ -1,95 +1,25 @@
-"""`aiwall report`: exact aggregates from a log the real EventLog wrote, in JSON, text and HTML.
-
-The log covers six days (23 to 28 November 2026) of the fictitious vendors in fixtures/policies
-under the rules below, written by `EventLog` with its clock moved: blocks, warns (some of them
-acknowledged), logs, an allow that a shadow rule matched, a host only a rule names, an invalid
-host name, accepted and refused acknowledgements whose justifications are hostile HTML, config
-events, an event of an unknown kind, malformed lines and a torn last line. Every seventh line is
-re-serialised with sorted keys and spaces, so both the fast path and the json.loads path count.
-
-The HTML report is opened in headless Chromium; the screenshot goes to test-output/report/.
-"""
+"""`aiwall report`: exact aggregates from a log the real EventLog wrote (tests/report_log.py), in
+JSON and text; the HTML page is tests/test_report_html.py's."""
 
 import gzip
-import ipaddress
 import json
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiwall.analysis.render import Series, escape, hbars, table, text_table, time_bars
-from aiwall.analysis.report import Report, build, parse_when, render_text
+from aiwall.analysis.report import build, document
 from aiwall.analysis.report_html import render_html
+from aiwall.analysis.report_text import render_text
+from aiwall.analysis.tally import Tally
+from aiwall.analysis.text import text_table
+from aiwall.analysis.times import parse_when
 from aiwall.cli.main import main
-from aiwall.core.config import Config, load_config
-from aiwall.core.decision import HostName, RequestInfo
-from aiwall.telemetry import events as events_module
-from aiwall.telemetry.events import EventLog, RequestContext
+from aiwall.core.config import Config
 
-from .conftest import FIXTURES, ROOT, TODAY
+from .report_log import EXPIRED, JUSTIFICATIONS, SCRIPT, report_config, write_report_log
 
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = ROOT / "test-output" / "report"
-DAYS = 6
-START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-RULES = """
-settings:
-  default_action: log
-  stale_after: P365D
-groups:
-  research: {users: [rita], networks: [10.99.0.0/16]}
-  sales: {users: [sam, sol]}
-tenants:
-  usbot:
-    X-UsBot-Allowed-Workspace: [ws-1]
-rules:
-  - id: gateway
-    description: Our own gateway.
-    match: {host: [llm.corp.test]}
-    action: log
-  - id: shadow-block-api-unknown
-    description: Candidate - block APIs whose training is unknown.
-    mode: shadow
-    match: {kind: api-platform, training: unknown}
-    action: block
-  - id: research-cn
-    description: Research may reach CN Chat.
-    match: {vendor: cnchat, group: research}
-    action: log
-  - id: shadow-warn-usbot
-    description: Candidate - warn on every US Bot product.
-    mode: shadow
-    match: {vendor: usbot}
-    action: warn
-  - id: block-cn
-    description: No data to China.
-    match: {residency: [CN]}
-    action: block
-  - id: allow-enterprise
-    description: Our tenant.
-    match: {product: usbot/enterprise}
-    action: allow
-  - id: warn-personal
-    description: Personal accounts train <unless> you "opt out".
-    match: {product: usbot/personal}
-    action: warn
-    require_justification: true
-  - id: log-eu
-    description: EU API.
-    match: {vendor: euapi}
-    action: log
-"""
-
-SCRIPT = '<script>alert("x")</script> need it for "Q4" & more'
-IMG = "<img src=x onerror=alert(1)>"
-JUSTIFICATIONS = [SCRIPT, "Customer escalation, ticket 42", "'; DROP TABLE acks; --",
-                  "Line one\nLine two", IMG, ""]  # fmt: skip
-EXPIRED = "the token has expired"
 ACTIONS_ZERO = {"block": 0, "warn": 0, "log": 0, "allow": 0}
 
 
@@ -97,139 +27,14 @@ def acts(**counts: int) -> dict[str, int]:
     return ACTIONS_ZERO | counts
 
 
-# (user, ip, host, acknowledged, how many a day)
-TRAFFIC = [
-    ("alice", "10.0.0.7", "cnchat.test", False, 10),  # block by block-cn
-    ("bob", "10.0.0.8", "api.cnchat.test", False, 5),  # block, shadow would block
-    (None, "10.99.0.5", "api.cnchat.test", False, 4),  # research network: log, shadow block
-    ("rita", "10.0.0.20", "api.cnchat.test", False, 2),  # research user: log, shadow block
-    ("sam", "10.0.0.30", "usbotcdn.test", False, 3),  # warn (stale record), shadow warn
-    ("sam", "10.0.0.30", "usbotcdn.test", True, 2),  # warn already acknowledged: forwarded
-    ("carol", "10.0.0.40", "usbot.test", False, 1),  # allow (enterprise tenant), shadow warn
-    (None, "10.0.0.9", "euapi.test", False, 6),  # log by log-eu
-    ("dave", "10.0.0.50", "api.usbot.test", False, 1),  # default action, shadow warn
-    ("erin", "10.0.0.60", "llm.corp.test", False, 1),  # a host only the rules name
-]
-
-
-class Clock(datetime):
-    """What EventLog's envelope asks for the time."""
-
-    current = START
-
-    @classmethod
-    def now(cls, tz: Any = None) -> "Clock":  # type: ignore[override]
-        return cls.current  # type: ignore[return-value]
-
-
-def tick(minutes: float = 1) -> None:
-    Clock.current += timedelta(minutes=minutes)
-
-
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    rules = tmp_path_factory.mktemp("rules") / "rules.yaml"
-    rules.write_text(RULES)
-    return load_config(rules, FIXTURES / "policies", today=lambda: TODAY)
+    return report_config(tmp_path_factory.mktemp("rules"))
 
 
 @pytest.fixture(scope="module")
 def log(tmp_path_factory: pytest.TempPathFactory, config: Config) -> Path:
-    """The six days' log; see the module docstring."""
-    path = tmp_path_factory.mktemp("log") / "events.log"
-    monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setattr(events_module, "datetime", Clock)
-    Clock.current = START - timedelta(minutes=5)
-    events = EventLog(str(path))
-    try:
-        events.config_loaded(
-            rules="rules.yaml", policies="policies", vendors=3, rules_count=8, warnings=[]
-        )
-        for day in range(DAYS):
-            Clock.current = START + timedelta(days=day)
-            for user, ip, host, acknowledged, count in TRAFFIC:
-                for _ in range(count):
-                    decide(events, config, user, ip, host, acknowledged)
-                    tick()
-            if day == 0:
-                decide(events, config, "mallory", "10.0.0.66", "bad..cnchat.test", False)
-                tick()
-            events.ack(
-                identity="user:sam",
-                user="sam",
-                client_ip="10.0.0.30",
-                vendor="usbot",
-                product="usbot/personal",
-                rule_id="warn-personal",
-                host="usbotcdn.test",
-                justification=JUSTIFICATIONS[day],
-                ttl_seconds=28800,
-                accepted=True,
-                reason="acknowledged",
-            )
-            tick()
-            events.ack(
-                identity="ip:10.0.0.9",
-                user=None,
-                client_ip="10.0.0.9",
-                vendor="usbot",
-                product="usbot/personal",
-                rule_id="warn-personal",
-                host="usbotcdn.test",
-                justification=f"day {day}",
-                ttl_seconds=0,
-                accepted=False,
-                reason=EXPIRED,
-            )
-            tick()
-            if day == 3:
-                events.policy_changed(changes=["usbot/personal: training: default → never"])
-                events.internal_error(
-                    error="KeyError('x')", where="requestheaders", host="usbot.test", client_ip=None
-                )
-    finally:
-        events.close()
-        monkeypatch.undo()
-    lines = path.read_text(encoding="ascii").splitlines()
-    # Another layout (sorted keys, spaces) for every seventh line: counted all the same.
-    lines = [
-        json.dumps(json.loads(line), sort_keys=True) if n % 7 == 3 else line
-        for n, line in enumerate(lines)
-    ]
-    unknown = json.loads(lines[0])
-    unknown["event"]["action"] = "telemetry.sample"
-    middle = len(lines) // 2
-    torn = lines[5][: len(lines[5]) // 2]
-    lines[middle:middle] = [
-        "this is not json",
-        '{"@timestamp":"2026-11-25T10:00:00.000000Z","event":{"action":"decision"}}',
-        json.dumps(unknown, separators=(",", ":")),
-    ]
-    path.write_text("\n".join(lines) + "\n" + torn, encoding="ascii")
-    return path
-
-
-def decide(
-    events: EventLog, config: Config, user: str | None, ip: str, host: str, acknowledged: bool
-) -> None:
-    names = (HostName("connect", f"{host}:443"), HostName("sni", host), HostName("host", host))
-    decision = config.engine.decide(
-        RequestInfo(names, user=user, client_ip=ipaddress.ip_address(ip))
-    )
-    stopped = decision.blocks or (str(decision.action) == "warn" and not acknowledged)
-    events.decision(
-        decision,
-        RequestContext(
-            client_ip=ip,
-            user=user,
-            method="GET",
-            scheme="https",
-            path="/c/1",
-            sni=host,
-            status_code=403 if stopped else None,
-            acknowledged=acknowledged,
-        ),
-    )
+    return write_report_log(tmp_path_factory.mktemp("log"), config)
 
 
 @pytest.fixture(scope="module")
@@ -272,6 +77,7 @@ def test_decisions_by_action(doc: dict[str, Any]) -> None:
         "total": 211,
         "actions": {"block": 91, "warn": 30, "log": 84, "allow": 6},
         "acknowledged": 12,
+        "suppressed": 0,
     }
     assert doc["report"]["first_event"] == "2026-11-23T09:00:00.000000Z"
     assert doc["report"]["last_event"] == "2026-11-28T09:36:00.000000Z"
@@ -279,13 +85,19 @@ def test_decisions_by_action(doc: dict[str, Any]) -> None:
 
 def test_vendors_and_products(doc: dict[str, Any]) -> None:
     def product(name: str | None, **counts: int) -> dict[str, Any]:
-        return {"product": name, "total": sum(counts.values()), "actions": acts(**counts)}
+        return {
+            "product": name,
+            "total": sum(counts.values()),
+            "actions": acts(**counts),
+            "recorded": 0,
+        }
 
     assert doc["vendors"] == [
         {
             "vendor": "cnchat",
             "total": 126,
             "actions": acts(block=90, log=36),
+            "recorded": 0,
             "products": [
                 product("cnchat/api", block=30, log=36),
                 product("cnchat/consumer", block=60),
@@ -295,6 +107,7 @@ def test_vendors_and_products(doc: dict[str, Any]) -> None:
             "vendor": "usbot",
             "total": 42,
             "actions": acts(warn=30, log=6, allow=6),
+            "recorded": 0,
             "products": [
                 product("usbot/personal", warn=30),
                 product("usbot/api", log=6),
@@ -305,18 +118,21 @@ def test_vendors_and_products(doc: dict[str, Any]) -> None:
             "vendor": "euapi",
             "total": 36,
             "actions": acts(log=36),
+            "recorded": 0,
             "products": [product("euapi/api", log=36)],
         },
         {
             "vendor": "host:llm.corp.test",
             "total": 6,
             "actions": acts(log=6),
+            "recorded": 0,
             "products": [product(None, log=6)],
         },
         {
             "vendor": "(invalid host name)",
             "total": 1,
             "actions": acts(block=1),
+            "recorded": 0,
             "products": [product(None, block=1)],
         },
     ]  # fmt: skip
@@ -460,6 +276,8 @@ def test_the_fast_path_counts_what_json_loads_counts(tmp_path: Path, log: Path) 
     fast, slow = build([str(log)]), build([str(other)])
     for part in (fast, slow):
         part["report"]["files"] = []
+        for change in part["changes"]:
+            change["file"] = change["file"].rpartition(":")[2]  # the line, not the file
         part["lines"]["malformed_examples"] = [
             e.split(":", 2)[2] for e in part["lines"]["malformed_examples"]
         ]
@@ -468,8 +286,9 @@ def test_the_fast_path_counts_what_json_loads_counts(tmp_path: Path, log: Path) 
 
 def test_stable_keys_and_order(doc: dict[str, Any]) -> None:
     assert list(doc) == [
-        "report", "lines", "decisions", "timeline", "vendors", "rules", "users", "groups",
-        "acknowledgements", "shadow", "stale",
+        "report", "lines", "decisions", "recorded", "timeline", "vendors", "rules", "users",
+        "groups", "usage", "usage_rows", "daily", "facts", "acknowledgements", "shadow", "stale",
+        "changes",
     ]  # fmt: skip
     assert list(doc["report"]) == [
         "version",
@@ -478,6 +297,8 @@ def test_stable_keys_and_order(doc: dict[str, Any]) -> None:
         "until",
         "first_event",
         "last_event",
+        "filters",
+        "session",
     ]
     assert list(doc["decisions"]["actions"]) == ["block", "warn", "log", "allow"]
 
@@ -571,10 +392,10 @@ def test_garbage_never_stops_the_report(tmp_path: Path) -> None:
         b'{"event":{"action":"decision"},"@timestamp":"2026-11-23T09:00:00Z","aiwall":'
         b'{"action":"explode"}}\n'
     )
-    report = Report()
+    tally = Tally()
     with junk.open("rb") as lines:
-        report.feed(lines, "junk.log")
-    doc = report.document()
+        tally.feed(lines, "junk.log")
+    doc = document(tally)
     assert doc["lines"]["read"] == 7
     assert doc["lines"]["malformed"] == 6  # the blank line is nothing
     assert doc["decisions"]["total"] == 0
@@ -603,10 +424,10 @@ def test_text_report_has_the_key_lines(capsys: pytest.CaptureFixture[str], log: 
         "Decisions: 211   block 91   warn 30 (12 continued after acknowledging)   log 84   allow 6"
     ) in text
     assert re.search(r"^  2026-11-24 +35 +15 +5 +14 +1  █+[▏▎▍▌▋▊▉]?$", text, re.M)
-    assert re.search(r"^  cnchat +cnchat/api +66 +30 +0 +36 +0$", text, re.M)
-    assert re.search(r"^  block-cn +No data to China\. +90 +90 +0 +0 +0$", text, re.M)
-    assert re.search(r"^  \(default action\) +6 +0 +0 +6 +0$", text, re.M)
-    assert re.search(r"^  10\.0\.0\.9 +36 +0 +0 +36 +0$", text, re.M)
+    assert re.search(r"^  cnchat +cnchat/api +66 +30 +0 +36 +0 +0$", text, re.M)
+    assert re.search(r"^  block-cn +No data to China\. +90 +90 +0 +0 +0 +0$", text, re.M)
+    assert re.search(r"^  \(default action\) +6 +0 +0 +6 +0 +0$", text, re.M)
+    assert re.search(r"^  10\.0\.0\.9 +36 +0 +0 +36 +0 +0$", text, re.M)
     assert "Acknowledgements: 12 (6 accepted, 6 refused)" in text
     assert f"refused: {EXPIRED}" in text
     assert SCRIPT in text
@@ -628,178 +449,3 @@ def test_text_table_aligns_and_escapes() -> None:
         "  a\\e[31m  1,234",
         "  bb           5",
     ]
-
-
-# ---------------------------------------------------------------------------------------------
-# HTML
-
-
-def test_html_is_self_contained_and_escaped(doc: dict[str, Any]) -> None:
-    html = render_html(doc)
-    assert "<script" not in html
-    assert "<img" not in html
-    assert not re.search(r"<[a-z][^>]*\s(src|href|action)=", html)  # nothing to load or post
-    assert re.search(
-        r"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none';", html
-    )
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
-    assert "Personal accounts train &lt;unless&gt; you &quot;opt out&quot;." in html  # fmt: skip
-
-
-def test_render_pieces_escape_everything() -> None:
-    hostile = '<b onclick="x">&'
-    assert escape(hostile) == "&lt;b onclick=&quot;x&quot;&gt;&amp;"
-    assert "<b" not in table([hostile], [[hostile]])
-    series = [Series("a", hostile, "bad")]
-    assert "<b" not in time_bars([(hostile, {"a": 1})], series, name=hostile, label=hostile)
-    assert "<b" not in hbars([(hostile, {"a": 1})], series, name=hostile, label=hostile)
-    with pytest.raises(ValueError, match="tone"):
-        Series("a", "a", "purple")
-
-
-@pytest.fixture(scope="module")
-def html_page(tmp_path_factory: pytest.TempPathFactory, log: Path) -> Iterator["Seen"]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"needs {CHROMIUM}")
-    out = tmp_path_factory.mktemp("html") / "report.html"
-    assert main(["report", str(log), "--format", "html", "--output", str(out)]) == 0
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            timeout=30_000,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            seen = Seen(page)
-            page.on("console", lambda m: seen.console.append(m.text))
-            page.on("dialog", lambda d: (seen.dialogs.append(d.message), d.dismiss()))
-            page.on("request", lambda r: seen.requests.append(r.url))
-            page.goto(out.as_uri(), wait_until="load", timeout=15_000)
-            yield seen
-        finally:
-            browser.close()
-
-
-@dataclass
-class Seen:
-    """The page, and what it did: console messages, dialogs, requests."""
-
-    page: Any
-    console: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-
-
-def test_html_shows_the_totals(html_page: "Seen") -> None:
-    page = html_page.page
-    tiles = {
-        tile.locator(".label").inner_text(): tile.locator(".value").inner_text()
-        for tile in page.locator(".tile").all()
-    }
-    assert tiles == {
-        "decisions": "211",
-        "blocked": "91",
-        "warned": "30",
-        "logged": "84",
-        "allowed": "6",
-        "acknowledgements": "12",
-        "on stale records": "42",
-    }
-    assert page.title() == "AI use report"
-    assert page.locator("h1").inner_text() == "AI use report"
-
-
-def test_html_charts_have_the_expected_bars(html_page: "Seen") -> None:
-    page = html_page.page
-
-    def marks(chart: str, series: str = "") -> int:
-        selector = f'svg[data-chart="{chart}"] .mark'
-        if series:
-            selector += f'[data-series="{series}"]'
-        return int(page.locator(selector).count())
-
-    # Six days, each with every action.
-    assert [marks("timeline", a) for a in ("block", "warn", "log", "allow")] == [6, 6, 6, 6]
-    # cnchat: block, log; usbot: warn, log, allow; euapi: log; host: log; invalid: block.
-    assert marks("vendors") == 8
-    vendor_labels = page.locator('svg[data-chart="vendors"] text.strong').all_text_contents()
-    assert vendor_labels == [
-        "cnchat",
-        "usbot",
-        "euapi",
-        "host:llm.corp.test",
-        "(invalid host name)",
-    ]
-    assert marks("actions") == 4
-    # would block: done block + log; would warn: done warn + log + allow.
-    assert marks("shadow") == 5
-    shadow_rows = page.locator('svg[data-chart="shadow"] text.strong').all_text_contents()
-    assert shadow_rows == ["shadow-block-api-unknown → block", "shadow-warn-usbot → warn"]
-    box = page.locator('svg[data-chart="timeline"]').bounding_box()
-    assert box["width"] > 600 and box["height"] > 120  # fmt: skip
-
-
-def test_html_shows_justifications_as_text_and_runs_nothing(html_page: "Seen") -> None:
-    page = html_page.page
-    section = page.locator("#acknowledgements")
-    assert section.get_by_text(SCRIPT, exact=True).count() == 1
-    assert section.get_by_text(IMG, exact=True).count() == 1
-    assert section.get_by_text("'; DROP TABLE acks; --", exact=True).count() == 1
-    assert page.locator("script").count() == 0
-    assert page.locator("img").count() == 0
-    # The one style element is allowed by its hash: the page is styled.
-    assert page.eval_on_selector(".tile", "e => getComputedStyle(e).borderTopWidth") == "4px"
-    assert html_page.dialogs == []
-    assert set(html_page.requests) <= {page.url}  # the page itself, nothing else
-    assert not [m for m in html_page.console if "Content Security Policy" in m]
-    rows = section.locator("tbody tr")
-    assert rows.count() == 12
-    assert "refused: the token has expired" in rows.first.inner_text()  # newest first
-
-
-def test_html_tables_for_shadow_and_stale(html_page: "Seen") -> None:
-    page = html_page.page
-    shadow = page.locator("#shadow")
-    assert shadow.locator("h3").all_inner_texts() == [
-        "shadow-block-api-unknown",
-        "shadow-warn-usbot",
-    ]
-    assert "Matched 66 requests: would block 66; 36 of them stricter" in shadow.inner_text()
-    tables = [
-        [" ".join(row.split()) for row in table.locator("tbody tr").all_inner_texts()]
-        for table in shadow.locator("table").all()
-    ]
-    assert tables == [
-        [
-            "block cnchat cnchat/api bob block 30",
-            "block cnchat cnchat/api 10.99.0.5 log 24",
-            "block cnchat cnchat/api rita log 12",
-        ],
-        [
-            "warn usbot usbot/personal sam warn 30",
-            "warn usbot usbot/api dave log 6",
-            "warn usbot usbot/enterprise carol allow 6",
-        ],
-    ]
-    stale = page.locator("#stale tbody tr").all_inner_texts()
-    assert [r.split("\t")[:5] for r in stale] == [
-        ["usbot", "usbot/personal", "2020-01-01", "high", "30"],
-        ["usbot", "usbot/api", "2020-01-01", "high", "6"],
-        ["usbot", "usbot/enterprise", "2020-01-01", "high", "6"],
-    ]
-
-
-def test_html_screenshot(html_page: "Seen") -> None:
-    page = html_page.page
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "report.png"), full_page=True)
-    assert (SCREENSHOTS / "report.png").stat().st_size > 10_000

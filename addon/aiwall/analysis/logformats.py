@@ -1,4 +1,5 @@
-"""Readers for the logs `aiwall discover` takes: Squid, dnsmasq / Pi-hole, BIND, plain lists.
+"""Readers for the logs `aiwall discover` takes: Squid, dnsmasq / Pi-hole, BIND, plain lists,
+and aiwall's own event log.
 
 Each reader turns the lines of one file into requests, `(client, host, path, method, stamp)`,
 and counts in a `Tally` the lines that carry no request (blank lines, comments, a DNS server's
@@ -23,11 +24,19 @@ The formats, as their authors print them:
 - plain: one host name or URL per line, optionally after a client column (`CLIENT NAME`,
   separated by blanks, a tab or a comma). Pi-hole's long-term database exports to it:
   `sqlite3 -separator ' ' /etc/pihole/pihole-FTL.db 'SELECT client, domain FROM queries'`.
+- aiwall: the JSON lines aiwall writes. A decision is one request (`url.domain`, `url.path`,
+  the user or address); a session event is its `requests`, to its first host; other events
+  carry no request. An event whose `event.id` was read before, in this file or an earlier
+  one (rotated files that overlap), is counted as a duplicate, not again.
 """
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
+
+from aiwall.telemetry.ids import SeenIds
 
 # (client or None, host as logged, path or None, method or None, stamp or None)
 Request = tuple[str | None, str, str | None, str | None, str | None]
@@ -51,11 +60,13 @@ class Tally:
     blank: int = 0  # blank lines and # comments
     skipped: int = 0  # well-formed lines that record no request (replies, other messages)
     malformed: int = 0
+    duplicates: int = 0  # events read before (the same event.id): aiwall's log only
     examples: list[tuple[int, str]] = field(default_factory=list)  # (line number, text)
+    seen: SeenIds = field(default_factory=SeenIds)  # shared by the files read together
 
     @property
     def lines(self) -> int:
-        return self.requests + self.blank + self.skipped + self.malformed
+        return self.requests + self.blank + self.skipped + self.malformed + self.duplicates
 
     def bad(self, number: int, line: str) -> None:
         self.malformed += 1
@@ -227,6 +238,56 @@ def read_plain(lines: Iterable[str], tally: Tally) -> Iterator[Request]:
         yield client, host.rpartition("@")[2], slash + path.partition("?")[0] or None, None, None
 
 
+def read_aiwall(lines: Iterable[str], tally: Tally) -> Iterator[Request]:
+    """aiwall's event log: decisions and recorded sessions, each event once."""
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            tally.blank += 1
+            continue
+        try:
+            event = json.loads(line)
+            envelope = event["event"]
+            kind, stamp = envelope["action"], event["@timestamp"]
+        except (ValueError, TypeError, KeyError):
+            tally.bad(number, line)
+            continue
+        if kind not in ("decision", "session"):
+            tally.skipped += 1
+            continue
+        event_id = envelope.get("id")
+        if isinstance(event_id, str) and not tally.seen.first_time_text(event_id):
+            tally.duplicates += 1
+            continue
+        client = _field(event, "user", "name") or _field(event, "source", "ip")
+        if kind == "session":
+            session = event.get("aiwall", {}).get("session", {})
+            hosts, requests = session.get("hosts") or [], session.get("requests")
+            if not hosts or not isinstance(requests, int):
+                tally.bad(number, line)
+                continue
+            tally.requests += requests
+            for _ in range(requests):
+                yield client, str(hosts[0]), None, None, stamp
+            continue
+        host = _field(event, "url", "domain")
+        if host is None:
+            tally.skipped += 1  # an invalid name: no host to count
+            continue
+        method = event.get("http", {}).get("request", {}).get("method")
+        tally.requests += 1
+        yield client, host, _field(event, "url", "path") or "/", method, stamp
+
+
+def _field(event: dict[str, Any], outer: str, inner: str) -> str | None:
+    part = event.get(outer)
+    value = part.get(inner) if isinstance(part, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _is_aiwall(line: str) -> bool:
+    return line.startswith('{"@timestamp":"') and '"event":{' in line
+
+
 def _is_squid(line: str) -> bool:
     fields = line.split(None, 9)
     if len(fields) < 10 or not fields[1].isdigit() or "/" not in fields[3]:
@@ -256,31 +317,23 @@ def _is_plain(line: str) -> bool:
 @dataclass(frozen=True)
 class LogFormat:
     name: str
-    description: str
     read: Callable[[Iterable[str], Tally], Iterator[Request]]
     looks_like: Callable[[str], bool]
     stamp_text: Callable[[str], str] = str
-    has_paths: bool = False  # HTTP logs: requests carry a method and path; DNS logs do not
 
 
 FORMATS: dict[str, LogFormat] = {
     f.name: f
     for f in (
-        LogFormat(
-            "squid",
-            "Squid native access.log",
-            read_squid,
-            _is_squid,
-            _squid_stamp_text,
-            has_paths=True,
-        ),
-        LogFormat("bind", "BIND query log", read_bind, _is_bind),
-        LogFormat("dnsmasq", "dnsmasq log-queries", read_dnsmasq, _is_dnsmasq),
-        LogFormat("pihole", "Pi-hole pihole.log (dnsmasq format)", read_dnsmasq, _is_dnsmasq),
-        LogFormat("plain", "host names or URLs, one per line", read_plain, _is_plain),
+        LogFormat("squid", read_squid, _is_squid, _squid_stamp_text),
+        LogFormat("bind", read_bind, _is_bind),
+        LogFormat("dnsmasq", read_dnsmasq, _is_dnsmasq),
+        LogFormat("pihole", read_dnsmasq, _is_dnsmasq),
+        LogFormat("plain", read_plain, _is_plain),
+        LogFormat("aiwall", read_aiwall, _is_aiwall),
     )
 }
-_DETECTION_ORDER = ("squid", "bind", "dnsmasq", "plain")
+_DETECTION_ORDER = ("aiwall", "squid", "bind", "dnsmasq", "plain")
 
 
 def detect(sample: Iterable[str]) -> LogFormat | None:

@@ -11,19 +11,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aiwall.analysis.discover import add_arguments as add_discover_arguments
-from aiwall.analysis.discover import run as run_discover
-from aiwall.analysis.report import add_arguments as add_report_arguments
-from aiwall.analysis.report import run as run_report
 from aiwall.analysis.resolve import resolve_lines
+from aiwall.cli.discover import add_arguments as add_discover_arguments
+from aiwall.cli.discover import run as run_discover
 from aiwall.cli.feed import add_commands as add_feed_commands
 from aiwall.cli.pac import pac_for, proxy_argument, routed_hosts
+from aiwall.cli.report import add_arguments as add_report_arguments
+from aiwall.cli.report import run as run_report
 from aiwall.cli.squid import squid_acl
+from aiwall.cli.vendors import add_arguments as add_vendors_arguments
+from aiwall.cli.vendors import run as run_vendors
 from aiwall.core.card import card_for, render_text
 from aiwall.core.config import Config, load_config, load_rules_file
 from aiwall.core.decision import Decision, RequestInfo
 from aiwall.core.diff import diff_registries, diff_rules
-from aiwall.core.policy import Product, VendorRecord
+from aiwall.core.policy import VendorRecord
 from aiwall.core.policytests import run_policy_tests
 from aiwall.core.reach import analyse
 from aiwall.core.registry import default_policies_dir, load_registry
@@ -103,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--ip", type=ipaddress.ip_address, help="client IP address")
     explain.add_argument("--method", default="GET")
     vendors = command("vendors", _vendors, "list every vendor product with its key facts")
-    vendors.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_vendors_arguments(vendors)
     show = command("show", _show, "print one vendor's card")
     show.add_argument("vendor")
     resolve = command("resolve", _resolve, "which AI vendor each host or URL (one per line) is")
@@ -276,46 +278,7 @@ def _explanation(url: str, request: RequestInfo, decision: Decision) -> str:
 
 def _vendors(args: argparse.Namespace) -> int:
     announce(args, rules=False)  # the facts alone: no rules apply to this list
-    registry = load_registry(args.policies)
-    rows = [_vendor_row(v, p) for v in registry.vendors.values() for p in v.products]
-    if args.json:
-        for row in rows:
-            print(json.dumps(row, ensure_ascii=False))
-        return 0
-    columns = [
-        "product",
-        "verdict",
-        "residency",
-        "retention",
-        "zdr",
-        "dpa",
-        "last_verified",
-        "confidence",
-    ]
-    table = [columns] + [[str(r[c]) for c in columns] for r in rows]
-    widths = [min(max(len(r[i]) for r in table), 44) for i in range(len(columns))]
-    for line in table:
-        cells = (cell[:44].ljust(width) for cell, width in zip(line, widths, strict=True))
-        print("  ".join(cells).rstrip())
-    return 0
-
-
-def _vendor_row(vendor: VendorRecord, product: Product) -> dict[str, Any]:
-    def known(value: bool | None) -> str:
-        return "unknown" if value is None else ("yes" if value else "no")
-
-    return {
-        "product": f"{vendor.id}/{product.id}",
-        "name": product.name,
-        "verdict": product.verdict,
-        "training": str(product.training),
-        "residency": ",".join(product.residency) or "unknown",
-        "retention": product.retention,
-        "zdr": known(product.zero_retention),
-        "dpa": known(product.dpa),
-        "last_verified": str(vendor.last_verified),
-        "confidence": str(vendor.confidence_of(product)),
-    }
+    return run_vendors(args)
 
 
 def _resolve(args: argparse.Namespace) -> int:

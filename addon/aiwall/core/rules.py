@@ -416,6 +416,10 @@ class Rule(Strict):
     ack_ttl: PositiveDuration | None = Field(
         default=None, description="how long an acknowledgement of this rule lasts; unset: settings"
     )
+    record: bool = Field(
+        default=False,
+        description="allow only: record the allowed use as per-session counts (session events)",
+    )
 
     @model_validator(mode="after")
     def _warn_options_need_warn(self) -> "Rule":
@@ -423,6 +427,8 @@ class Rule(Strict):
             for option in ("require_justification", "ack_ttl"):
                 if getattr(self, option) not in (None, False):
                     raise ValueError(f"{option} only applies to action warn")
+        if self.record and self.action is not Action.ALLOW:
+            raise ValueError("record only applies to action allow (the others are logged)")
         return self
 
 

@@ -38,7 +38,6 @@ from aiwall.ack.store import AckStore, MemoryAckStore, open_ack_store
 from aiwall.ack.tokens import TokenSigner
 from aiwall.core.config import Config
 from aiwall.core.decision import Decision, RequestInfo
-from aiwall.core.diff import diff_registries, diff_rules
 from aiwall.core.registry import default_policies_dir
 from aiwall.core.rules import Action, Intercept, RulesFile
 from aiwall.core.yamlsource import ConfigError
@@ -203,14 +202,16 @@ class AiWall:
         self._serve(config, None)
         assert self._files is not None
         before = previous.rules if previous is not None else rules_before
-        self._loaded(config, str(self._files.rules), str(self._files.policies), before)
+        self.events.config_loaded(
+            config,
+            rules=str(self._files.rules),
+            policies=str(self._files.policies),
+            previous=previous,
+            previous_rules=before,
+        )
         if previous is None:
             for warning in config.warnings:  # at a start only: a reload repeats them in its event
                 print(warning, file=sys.stderr)
-        if previous is not None and (
-            changes := diff_registries(previous.registry, config.registry)
-        ):
-            self.events.policy_changed(changes=changes)
 
     def _reject(self, problems: list[str]) -> None:
         """Rejected files: the configuration in force keeps serving; at a start, the last good
@@ -247,7 +248,7 @@ class AiWall:
         )
         self._serve(config, serving)
         self.events.config_rejected(problems=problems, serving=serving)
-        self._loaded(config, str(saved.rules), str(saved.policies), None)
+        self.events.config_loaded(config, rules=str(saved.rules), policies=str(saved.policies))
 
     def _serve(self, config: Config, instead: str | None) -> None:
         """Put a configuration in force, in one assignment; `instead`: it is not the files'
@@ -261,18 +262,6 @@ class AiWall:
         """Note what serves: the files (None), or what serves instead of them, and why."""
         self._instead_of_files = instead
         self.metrics.in_sync(instead is None)
-
-    def _loaded(self, config: Config, rules: str, policies: str, before: RulesFile | None) -> None:
-        changes = diff_rules(before, config.rules) if before is not None else []
-        self.events.config_loaded(
-            rules=rules,
-            policies=policies,
-            vendors=len(config.registry.vendors),
-            rules_count=len(config.rules.rules),
-            warnings=[str(w) for w in config.warnings],
-            rules_hash=config.rules_hash,
-            rule_changes=[change.as_json() for change in changes],
-        )
 
     async def _reload(self) -> None:
         """Validate off the event loop, then swap between requests."""
@@ -522,7 +511,13 @@ class AiWall:
             else:
                 answer(flow, outcome.page)
         self.record.outcome(
-            outcome, client, flow.request.method, flow.request.scheme, path, flow.client_conn.sni
+            outcome,
+            client,
+            flow.request.method,
+            flow.request.scheme,
+            path,
+            flow.client_conn.sni,
+            request.body_size,
         )
 
     async def _acknowledge(

@@ -25,9 +25,12 @@ class Recorder:
         scheme: str,
         path: str,
         sni: str | None,
+        body: int | None = None,
     ) -> None:
-        """One event for an outcome that is logged: what was enforced, as it was enforced."""
+        """One event for an outcome that is logged: what was enforced, as it was enforced;
+        allowed use a rule records is counted into its session (`body`: declared length)."""
         if not outcome.logged:
+            self.events.allowed(outcome.decision, user=client.user, client_ip=client.ip, body=body)
             return
         decision = outcome.decision
         ip = str(client.ip) if client.ip else None

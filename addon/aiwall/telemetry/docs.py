@@ -33,7 +33,6 @@ MAPPING_OVERRIDES: dict[str, Schema] = {
     "aiwall.config.warnings": TEXT_AND_KEYWORD,
     "aiwall.config.problems": TEXT_AND_KEYWORD,
     "aiwall.config.serving": TEXT_AND_KEYWORD,
-    "aiwall.policy.changes": TEXT_AND_KEYWORD,
 }
 
 # Fields the shippers add (deploy/shipping): mapped too, but not aiwall's to document.
@@ -167,7 +166,7 @@ def markdown(schema: Schema | None = None) -> str:
     lines = [
         "# Event log fields",
         "",
-        "<!-- Generated from addon/aiwall/events.schema.json by scripts/gen-event-docs"
+        "<!-- Generated from addon/aiwall/telemetry/events.schema.json by scripts/gen-event-docs"
         " (`aiwall schema events --markdown`). Do not edit: change the schema and regenerate. -->",
         "",
         schema["description"],
@@ -251,7 +250,7 @@ def _mapping(field: Field) -> Schema:
     if field.path in MAPPING_OVERRIDES:
         return MAPPING_OVERRIDES[field.path]
     types = _json_types(field.items or field.schema)
-    if field.schema.get("format") == "date" or field.items.get("format") == "date":
+    if {field.schema.get("format"), field.items.get("format")} & {"date", "date-time"}:
         return {"type": "date"}
     if types == {"integer"}:
         return {"type": "long"}
