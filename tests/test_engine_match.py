@@ -1,0 +1,336 @@
+"""Each match field on its own: a rule with only that field matches exactly the products (or
+the requests) for which its fact holds, so a check that always held, or never did, fails here.
+
+The products are the test registry's (fixtures/policies) plus one record that knows nothing
+(`vague`: residency, retention, ZDR and DPA unknown, low confidence), each reached through one
+host, with the organisation's usbot tenant configured so that usbot's enterprise tier is too.
+"""
+
+import ipaddress
+import shutil
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from aiwall.core.decision import HostName, RequestInfo
+from aiwall.core.engine import Engine
+from aiwall.core.registry import Registry, load_registry
+from aiwall.core.rules import Action, RulesFile
+
+from .conftest import FIXTURES, TODAY
+
+VAGUE = """\
+id: vague
+name: Vague AI
+kind: other
+homepage: https://vague.test/
+headline: Nobody knows.
+summary: A record whose facts are unknown.
+hosts: [vague.test]
+products:
+  - id: app
+    name: Vague app
+    verdict: Unknown
+    summary: Undocumented.
+    training: opt-in
+    opt_out: {available: unknown}
+    zero_retention: unknown
+    dpa: unknown
+    residency: []
+    retention: unknown
+last_verified: 2026-11-01
+confidence: low
+sources:
+  - url: https://vague.test/
+    supports: nothing much
+    date: 2026-11-01
+"""
+
+# One host (and path) per product; usbot.test is the enterprise tier once the tenant is set.
+PRODUCTS: dict[str, tuple[str, str]] = {
+    "cnchat/consumer": ("cnchat.test", "/"),
+    "cnchat/api": ("api.cnchat.test", "/"),
+    "euapi/api": ("euapi.test", "/"),
+    "usbot/personal": ("usbotcdn.test", "/"),
+    "usbot/anonymous": ("usbot.test", "/backend-anon/x"),
+    "usbot/enterprise": ("usbot.test", "/c/1"),
+    "usbot/api": ("api.usbot.test", "/"),
+    "vague/app": ("vague.test", "/"),
+}
+ORG_HOST = "llm.corp.test"  # AI traffic only because a rule names it: no vendor facts
+EVERY = frozenset(PRODUCTS)
+USBOT = frozenset(p for p in PRODUCTS if p.startswith("usbot/"))
+CNCHAT = frozenset({"cnchat/consumer", "cnchat/api"})
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    folder = tmp_path_factory.mktemp("policies")
+    for record in (FIXTURES / "policies").glob("*.yaml"):
+        shutil.copy(record, folder)
+    (folder / "vague.yaml").write_text(VAGUE)
+    return load_registry(folder)
+
+
+def engine(
+    registry: Registry,
+    match: dict[str, Any],
+    today: Callable[[], date] = lambda: TODAY,
+    **settings: Any,
+) -> Engine:
+    """One blocking rule `r` with this match, after a rule that makes ORG_HOST AI traffic."""
+    rules = RulesFile.model_validate(
+        {
+            "settings": {"default_action": "log", "upload_size": 1000, **settings},
+            "groups": {"research": {"users": ["rita"], "networks": ["10.99.0.0/16"]}},
+            "tenants": {"usbot": {"X-UsBot-Allowed-Workspace": ["ws-1"]}},
+            "rules": [
+                {
+                    "id": "org",
+                    "description": "names the organisation's host",
+                    "match": {"host": [ORG_HOST], "user": ["nobody"]},
+                    "action": "allow",
+                },
+                {
+                    "id": "r",
+                    "description": "the rule under test",
+                    "match": match,
+                    "action": "block",
+                },
+            ],
+        }
+    )
+    return Engine(registry, rules, today)
+
+
+def request(host: str, path: str = "/", **fields: Any) -> RequestInfo:
+    if "client_ip" in fields:
+        fields["client_ip"] = ipaddress.ip_address(fields["client_ip"])
+    return RequestInfo((HostName("host", host),), path=path, **fields)
+
+
+def matched(engine: Engine, req: RequestInfo) -> bool:
+    decision = engine.decide(req)
+    return decision.rule is not None and decision.rule.id == "r"
+
+
+def matching_products(engine: Engine) -> set[str]:
+    found = {ref for ref, (host, path) in PRODUCTS.items() if matched(engine, request(host, path))}
+    assert not matched(engine, request(ORG_HOST)), "a fact check held for a host without facts"
+    return found
+
+
+def test_every_product_is_reached_through_its_host(registry: Registry) -> None:
+    everything = engine(registry, {})
+    for ref, (host, path) in PRODUCTS.items():
+        assert everything.decide(request(host, path)).product_ref == ref
+
+
+@pytest.mark.parametrize(
+    ("match", "expected"),
+    [
+        ({"vendor": "cnchat"}, CNCHAT),
+        ({"vendor": ["euapi", "vague"]}, {"euapi/api", "vague/app"}),
+        ({"product": "usbot/enterprise"}, {"usbot/enterprise"}),
+        ({"product": ["cnchat/api", "usbot/api"]}, {"cnchat/api", "usbot/api"}),
+        # a product's own kind overrides its vendor's (cnchat/api, usbot/api)
+        ({"kind": "api-platform"}, {"cnchat/api", "euapi/api", "usbot/api"}),
+        (
+            {"kind": ["chat-assistant", "other"]},
+            {"cnchat/consumer", "vague/app"} | USBOT - {"usbot/api"},
+        ),
+        ({"training": "never"}, {"euapi/api", "usbot/enterprise", "usbot/api"}),
+        ({"training": ["opt-in", "unknown"]}, {"cnchat/api", "vague/app"}),
+        ({"training": "default"}, {"cnchat/consumer", "usbot/personal", "usbot/anonymous"}),
+        # any of the product's regions is in the list; unknown residency never is
+        ({"residency": "EU"}, {"usbot/enterprise"}),
+        ({"residency": ["CN", "DE"]}, CNCHAT | {"euapi/api"}),
+        ({"residency": "US"}, USBOT),
+        # any of the product's regions is outside the list; unknown residency always is
+        ({"residency_outside": "US"}, CNCHAT | {"euapi/api", "usbot/enterprise", "vague/app"}),
+        ({"residency_outside": ["US", "EU"]}, CNCHAT | {"euapi/api", "vague/app"}),
+        ({"residency_outside": ["US", "EU", "DE", "CN"]}, {"vague/app"}),
+        ({"zero_retention": True}, {"euapi/api", "usbot/api"}),
+        (
+            {"zero_retention": False},
+            {"cnchat/consumer", "usbot/personal", "usbot/anonymous", "usbot/enterprise"},
+        ),
+        ({"zero_retention": "unknown"}, {"cnchat/api", "vague/app"}),
+        (
+            {"zero_retention": [True, "unknown"]},
+            {"euapi/api", "usbot/api", "cnchat/api", "vague/app"},
+        ),
+        ({"dpa": True}, {"euapi/api", "usbot/enterprise", "usbot/api"}),
+        ({"dpa": False}, {"cnchat/consumer", "usbot/personal", "usbot/anonymous"}),
+        ({"dpa": "unknown"}, {"cnchat/api", "vague/app"}),
+        # strictly longer than the limit; open-ended and unknown are longer than any
+        ({"retention_over": "PT1H"}, EVERY),
+        ({"retention_over": "P7D"}, EVERY - {"euapi/api"}),
+        ({"retention_over": "P30D"}, CNCHAT | {"vague/app"}),
+        # a product's own confidence overrides its vendor's (cnchat/api is low, cnchat medium)
+        ({"confidence": "high"}, USBOT | {"euapi/api"}),
+        ({"confidence": "medium"}, {"cnchat/consumer"}),
+        ({"confidence": "low"}, {"cnchat/api", "vague/app"}),
+        # usbot was last verified in 2020: older than stale_after (P365D)
+        ({"stale": True}, USBOT),
+        ({"stale": False}, EVERY - USBOT),
+        # every field given must hold
+        ({"vendor": "usbot", "dpa": True}, {"usbot/enterprise", "usbot/api"}),
+        ({"residency": "US", "zero_retention": True, "kind": "api-platform"}, {"usbot/api"}),
+        ({"vendor": "cnchat", "residency_outside": ["CN"]}, set()),
+    ],
+)
+def test_a_fact_field_matches_exactly_the_products_it_describes(
+    registry: Registry, match: dict[str, Any], expected: set[str]
+) -> None:
+    assert matching_products(engine(registry, match)) == set(expected)
+
+
+@pytest.mark.parametrize(
+    ("match", "req", "expected"),
+    [
+        ({"host": "euapi.test"}, request("euapi.test"), True),
+        ({"host": "euapi.test"}, request("eu.euapi.test"), True),
+        ({"host": "euapi.test"}, request("cnchat.test"), False),
+        ({"host": "euapi.test/v1/"}, request("euapi.test", "/v1/chat"), True),
+        ({"host": "euapi.test/v1/"}, request("euapi.test", "/v2/chat"), False),
+        ({"group": "research"}, request("euapi.test", user="rita"), True),
+        ({"group": "research"}, request("euapi.test", client_ip="10.99.1.2"), True),
+        ({"group": "research"}, request("euapi.test", user="sam", client_ip="10.98.1.2"), False),
+        ({"group": "research"}, request("euapi.test"), False),
+        ({"user": ["sam", "kim"]}, request("euapi.test", user="kim"), True),
+        ({"user": ["sam", "kim"]}, request("euapi.test", user="rita"), False),
+        ({"user": ["sam", "kim"]}, request("euapi.test"), False),
+        ({"network": "192.0.2.0/24"}, request("euapi.test", client_ip="192.0.2.9"), True),
+        ({"network": "192.0.2.0/24"}, request("euapi.test", client_ip="192.0.3.9"), False),
+        ({"network": "192.0.2.0/24"}, request("euapi.test"), False),
+        ({"network": "2001:db8::/32"}, request("euapi.test", client_ip="2001:db8::7"), True),
+        ({"method": "post"}, request("euapi.test", method="POST"), True),
+        ({"method": "POST"}, request("euapi.test", method="post"), True),
+        ({"method": ["POST", "PUT"]}, request("euapi.test", method="GET"), False),
+        ({"path": "/v1/*"}, request("euapi.test", "/v1/chat/completions"), True),
+        ({"path": "/v1/*"}, request("euapi.test", "/v2/chat"), False),
+        ({"path": ["/a", "/upload"]}, request("euapi.test", "/upload"), True),
+        ({"path": ["/a", "/upload"]}, request("euapi.test", "/uploads"), False),
+        ({"path": ["/a", "/upload"]}, request("euapi.test", "/x/upload"), False),
+        ({"path": "*/upload"}, request("euapi.test", "/x/upload"), True),
+        # upload: true is multipart, chunked, or a body above settings.upload_size (1000)
+        ({"upload": True}, request("euapi.test", multipart=True), True),
+        ({"upload": True}, request("euapi.test", chunked=True), True),
+        ({"upload": True}, request("euapi.test", body_size=1001), True),
+        ({"upload": True}, request("euapi.test", body_size=1000), False),
+        ({"upload": True}, request("euapi.test"), False),
+        # a size of its own
+        ({"upload": 10}, request("euapi.test", body_size=11), True),
+        ({"upload": 10}, request("euapi.test", body_size=10), False),
+        ({"upload": "2KB"}, request("euapi.test", body_size=1500), False),
+        ({"upload": "2KB"}, request("euapi.test", body_size=2001), True),
+        # upload: false is everything else
+        ({"upload": False}, request("euapi.test", body_size=5), True),
+        ({"upload": False}, request("euapi.test", body_size=5000), False),
+        ({"upload": False}, request("euapi.test", multipart=True), False),
+    ],
+)
+def test_a_request_field_matches_exactly_the_requests_it_describes(
+    registry: Registry, match: dict[str, Any], req: RequestInfo, expected: bool
+) -> None:
+    assert matched(engine(registry, match), req) is expected
+    # explain tries every check of every rule and must come to the same answer
+    explained = engine(registry, match).decide(req, explain=True)
+    assert (explained.rule is not None and explained.rule.id == "r") is expected
+
+
+def test_a_request_field_holds_for_a_host_only_the_rules_name(registry: Registry) -> None:
+    assert matched(engine(registry, {"host": "corp.test"}), request(ORG_HOST))
+    assert matched(engine(registry, {"method": "GET"}), request(ORG_HOST))
+    assert not matched(engine(registry, {"method": "GET", "vendor": "euapi"}), request(ORG_HOST))
+
+
+def test_the_facts_a_rule_used_are_recorded_as_the_product_has_them(registry: Registry) -> None:
+    every_fact = {
+        "vendor": ["cnchat", "euapi", "usbot", "vague"],
+        "product": list(PRODUCTS),
+        "kind": ["api-platform", "chat-assistant", "other"],
+        "training": ["default", "opt-in", "never", "unknown"],
+        "residency_outside": ["AQ"],
+        "zero_retention": [True, False, "unknown"],
+        "dpa": [True, False, "unknown"],
+        "retention_over": "PT1M",
+        "confidence": ["high", "medium", "low"],
+    }
+    cases = {
+        "cnchat/api": {
+            "vendor": "cnchat",
+            "product": "cnchat/api",
+            "kind": "api-platform",
+            "training": "unknown",
+            "residency_outside": ["CN"],
+            "zero_retention": "unknown",
+            "dpa": "unknown",
+            "retention_over": "unknown",
+            "confidence": "low",
+        },
+        "usbot/enterprise": {
+            "vendor": "usbot",
+            "product": "usbot/enterprise",
+            "kind": "chat-assistant",
+            "training": "never",
+            "residency_outside": ["US", "EU"],
+            "zero_retention": False,
+            "dpa": True,
+            "retention_over": "P30D",
+            "confidence": "high",
+        },
+    }
+    for ref, facts in cases.items():
+        host, path = PRODUCTS[ref]
+        assert engine(registry, every_fact).decide(request(host, path)).facts == facts
+    stale = engine(registry, {"stale": True, "residency": "US"}).decide(request("usbotcdn.test"))
+    assert stale.facts == {"residency": ["US"], "stale": True}
+    assert stale.stale
+
+
+def test_a_record_turns_stale_while_the_engine_runs(registry: Registry) -> None:
+    """Which rules can match a product is cached; its staleness is part of what it is cached by."""
+    days = [date(2026, 10, 2)]
+    stale_rule = engine(registry, {"stale": True}, today=lambda: days[0], stale_after="P1D")
+    assert not matched(stale_rule, request("euapi.test"))  # verified 2026-10-01
+    days[0] = date(2026, 10, 3)
+    assert matched(stale_rule, request("euapi.test"))
+    days[0] = date(2026, 10, 2)
+    assert not matched(stale_rule, request("euapi.test"))
+
+
+def test_the_cache_of_rules_per_product_tells_products_of_one_vendor_apart(
+    registry: Registry,
+) -> None:
+    api_only = engine(registry, {"product": "usbot/api"})
+    assert matched(api_only, request("api.usbot.test"))
+    assert not matched(api_only, request("usbotcdn.test"))
+    assert matched(api_only, request("api.usbot.test"))
+
+
+def test_no_rule_matching_takes_the_default_action(registry: Registry) -> None:
+    for action in Action:
+        decision = engine(registry, {"vendor": "euapi"}, default_action=action.value).decide(
+            request("cnchat.test")
+        )
+        assert (decision.action, decision.rule, decision.facts) == (action, None, {})
+        assert decision.reason == f"no rule matched: the default action is {action}"
+
+
+def test_a_stale_record_is_reported_stale_whatever_decides(registry: Registry) -> None:
+    everything = engine(registry, {"user": "nobody"})
+    assert everything.decide(request("usbotcdn.test")).stale
+    assert not everything.decide(request("euapi.test")).stale
+
+
+def test_stale_after_is_measured_from_the_last_verification(registry: Registry) -> None:
+    verified = date(2026, 10, 1)  # euapi
+    for today, stale in [
+        (verified + timedelta(days=30), False),
+        (verified + timedelta(days=31), True),
+    ]:
+        rules = engine(registry, {"stale": True}, today=lambda t=today: t, stale_after="P30D")
+        assert matched(rules, request("euapi.test")) is stale
