@@ -17,6 +17,14 @@ ROOT = Path(__file__).parent.parent
 TODAY = date(2026, 11, 29)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs the upstream goes through a real mitmdump: it is end-to-end whether or
+    not its module says so, so `pytest -m "not e2e"` stays the fast set."""
+    for item in items:
+        if "upstream" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture(scope="session")
 def test_config() -> Config:
     return load_config(FIXTURES / "rules.yaml", FIXTURES / "policies", today=lambda: TODAY)

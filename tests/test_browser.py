@@ -35,7 +35,10 @@ WARNED_NO_REASON = "https://chat.mistral.ai/"
 ACK_URL = "https://grok.com/.well-known/aiwall/ack"
 JUSTIFICATION = "Comparing Grok's answers for the vendor review, no customer data."
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs {CHROMIUM}")
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs {CHROMIUM}"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,8 @@ import websockets.asyncio.client
 from .proxy import Proxy
 from .upstream import STREAM_PAUSE
 
+pytestmark = pytest.mark.e2e  # a real mitmdump: `pytest -m 'not e2e'` skips it
+
 BLOCKED = "https://chat.deepseek.com/"
 HTML = ("-H", "Accept: text/html", "-H", "Sec-Fetch-Mode: navigate")
 

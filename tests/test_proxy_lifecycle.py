@@ -14,6 +14,8 @@ from .conftest import FIXTURES, ROOT, start_proxy
 from .proxy import MITMDUMP, SHIM, Proxy, free_port
 from .upstream import Upstream
 
+pytestmark = pytest.mark.e2e  # a real mitmdump: `pytest -m 'not e2e'` skips it
+
 
 @pytest.fixture(scope="module")
 def faulty_proxy(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[Proxy]:
