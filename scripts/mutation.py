@@ -28,10 +28,14 @@ MUTMUT = Path(sys.executable).parent / "mutmut"
 # What the copy needs besides the package: the tests, their fixtures and the shipped files they
 # load, and the configuration (pytest's and mutmut's).
 COPIED = ("tests", "policies", "rules.example.yaml", "pyproject.toml")
-# Modules a test process imports that mutmut's fork server loads once for every mutant.
-# aiwall's own modules are left out on purpose: each mutant imports them afresh, so nothing
-# worked out at import time (or cached) before the fork hides a mutant.
+# Modules mutmut's fork server imports once for every mutant. aiwall's modules compute nothing
+# on import and a mutant is chosen when a mutated function is called, so they can be shared;
+# the test modules cannot (tests/test_registry.py loads the registry on import, which must
+# happen under the mutant), and nothing in the fork server runs a test.
 PRELOADED = (
+    "aiwall.core.config",
+    "aiwall.core.urls",
+    "aiwall.telemetry.events",
     "pytest",
     "hypothesis",
     "hypothesis.strategies",
@@ -61,11 +65,32 @@ def stage() -> None:
     (STAGE / "mutation-preload.txt").write_text("\n".join(PRELOADED) + "\n")
 
 
+def mutmut_run(jobs: int, *mutants: str) -> int:
+    command = [str(MUTMUT), "run", "--max-children", str(jobs), *mutants]
+    run = subprocess.run(command, cwd=STAGE, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    if run.returncode != 0:
+        print(f"mutmut run failed ({run.returncode})", file=sys.stderr)
+    return run.returncode
+
+
+def metas() -> list[Path]:
+    return sorted((STAGE / "mutants" / "src").rglob("*.py.meta"))
+
+
+def outcomes() -> list[tuple[str, int | None]]:
+    """Every mutant's name and mutmut's exit code for it (None: not tried)."""
+    return [
+        (name, code)
+        for meta in metas()
+        for name, code in json.loads(meta.read_text())["exit_code_by_key"].items()
+    ]
+
+
 def summary() -> tuple[dict[str, Counter[str]], list[str]]:
     """Outcomes per mutated file, and the names of the mutants that survived."""
     by_file: dict[str, Counter[str]] = {}
     survivors: list[str] = []
-    for meta in sorted((STAGE / "mutants" / "src").rglob("*.py.meta")):
+    for meta in metas():
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         counts: Counter[str] = Counter()
         for name, code in codes.items():
@@ -98,11 +123,14 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2, help="mutants tried at once (2)")
     args = parser.parse_args()
     stage()
-    command = [str(MUTMUT), "run", "--max-children", str(args.jobs)]
-    run = subprocess.run(command, cwd=STAGE, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
-    if run.returncode != 0:
-        print(f"mutmut run failed ({run.returncode})", file=sys.stderr)
-        return run.returncode
+    if returncode := mutmut_run(args.jobs):
+        return returncode
+    # On a busy machine a mutant's tests can outlast mutmut's wall-clock limit: try the timed
+    # out ones again, one at a time, so that a timeout means a mutant that never finishes.
+    if timed_out := [name for name, code in outcomes() if code in TIMEOUT]:
+        print(f"\ntrying the {len(timed_out)} mutants that timed out again, one at a time")
+        if returncode := mutmut_run(1, *timed_out):
+            return returncode
     by_file, survivors = summary()
     total: Counter[str] = Counter()
     print()

@@ -181,6 +181,56 @@ def test_invalid_host_is_rejected_with_reason(raw: str, reason: str) -> None:
     assert caught.value.host == raw
 
 
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("", "empty host"),
+        ("chat..deepseek.com", "empty label"),
+        ("user@chat.deepseek.com", "a host name must not carry user:password@"),
+        ("[::1", "'[' without ']'"),
+        ("[::1]x", "'x' after ']'"),
+        ("chat.deepseek.com:", "empty port"),
+        ("chat.deepseek.com:abc", "port 'abc' is not a number"),
+        ("chat.deepseek.com:65536", "port 65536 is out of range"),
+        ("fe80::1%eth0", "IPv6 zone identifiers are not allowed"),
+        ("[chat.deepseek.com]", "not an IPv6 address"),
+        ("chat_bot.deepseek.com", "character '_' (U+005F) is not allowed in a host name"),
+        # the first character UTS-46 itself refuses is named, not one only LDH refuses
+        (
+            "chat_bot\u202e.deepseek.com",
+            "character '\\u202e' (U+202E) is not allowed in a host name",
+        ),
+        ("-chat.deepseek.com", "label '-chat' starts or ends with a hyphen"),
+        ("a" * 64 + ".com", "label 'aaaaaaaaaaaaaaaaaaaa'... is longer than 63 octets"),
+        (".".join(["a" * 63] * 4), "longer than 253 octets"),
+        ("a" * 261, "longer than 260 characters"),
+        ("1.2.3.4.5", "ends in a number but has more than four parts"),
+        ("08.1", "ends in a number but '08' is no IPv4 number"),
+        ("256.1.1.1", "IPv4 address out of range"),
+        ("1.256.1.1", "IPv4 address out of range"),
+        ("1.2.65536", "IPv4 address out of range"),
+    ],
+)
+def test_a_rejection_gives_its_reason_in_full(raw: str, reason: str) -> None:
+    with pytest.raises(InvalidHost) as caught:
+        normalise_host(raw)
+    assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("raw", "start"),
+    [
+        ("1:2:3:4:5:6:7:8:9", "not an IPv6 address (Exactly 8 parts"),
+        ("xn--zz.com", "label 'xn--zz' is no valid A-label: "),
+        ("i\u2764.ws", "label 'i\u2764' is no valid IDN label: "),
+    ],
+)
+def test_a_rejection_by_a_library_quotes_the_library(raw: str, start: str) -> None:
+    with pytest.raises(InvalidHost) as caught:
+        normalise_host(raw)
+    assert caught.value.reason.startswith(start)
+
+
 def test_rejection_message_quotes_the_input_and_the_reason() -> None:
     with pytest.raises(InvalidHost) as caught:
         normalise_host("chat_bot.deepseek.com")
