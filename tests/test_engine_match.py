@@ -94,7 +94,10 @@ def engine(
     rules = RulesFile.model_validate(
         {
             "settings": {"default_action": "log", "upload_size": 1000, **settings},
-            "groups": {"research": {"users": ["rita"], "networks": ["10.99.0.0/16"]}},
+            "groups": {
+                "research": {"users": ["rita"], "networks": ["10.99.0.0/16"]},
+                "audit": {"users": ["audrey"]},
+            },
             "tenants": {"usbot": {"X-UsBot-Allowed-Workspace": ["ws-1"]}}
             if tenants is None
             else tenants,
@@ -212,6 +215,9 @@ def test_a_fact_field_matches_exactly_the_products_it_describes(
         ({"group": "research"}, request("euapi.test", client_ip="10.99.1.2"), True),
         ({"group": "research"}, request("euapi.test", user="sam", client_ip="10.98.1.2"), False),
         ({"group": "research"}, request("euapi.test"), False),
+        ({"group": ["audit", "research"]}, request("euapi.test", user="rita"), True),
+        ({"group": ["audit", "research"]}, request("euapi.test", user="audrey"), True),
+        ({"group": ["audit", "research"]}, request("euapi.test", user="sam"), False),
         ({"user": ["sam", "kim"]}, request("euapi.test", user="kim"), True),
         ({"user": ["sam", "kim"]}, request("euapi.test", user="rita"), False),
         ({"user": ["sam", "kim"]}, request("euapi.test"), False),
