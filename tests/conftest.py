@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from aiwall.core.config import Config, load_config
+from aiwall.core.hosts import _cached_outcome
 
 from .eventcheck import validate_event_lines
 from .proxy import Proxy, running_proxy
@@ -23,6 +24,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "upstream" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(autouse=True)
+def _no_host_normalised_before() -> None:
+    """Every test normalises its host names itself: nothing it passes depends on what an earlier
+    test left in the cache, and mutation testing sees which tests run the normaliser."""
+    _cached_outcome.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -488,7 +488,7 @@ def test_every_warned_destination_among_the_names_is_listed(
     )
     assert decision.action is action
     assert [w.host for w in decision.warned] == warned
-    assert all(w.action is Action.WARN and w.rule is not None for w in decision.warned)
+    assert all(w.action is Action.WARN and w.ai and w.rule is not None for w in decision.warned)
 
 
 def test_a_name_seen_twice_is_reported_twice(registry: Registry) -> None:
@@ -547,3 +547,36 @@ def test_without_a_tenant_the_vendors_hosts_go_to_its_default_product(registry: 
     decision = engine(registry, {}, tenants={}).decide(request("usbot.test"))
     assert decision.product_ref == "usbot/personal"
     assert decision.tenant_headers == ()
+
+
+@pytest.mark.parametrize(
+    ("match", "failed_on"),
+    [
+        ({"vendor": "cnchat"}, "vendor"),
+        ({"product": "cnchat/api"}, "product"),
+        ({"kind": "other"}, "kind"),
+        ({"training": "default"}, "training"),
+        ({"residency": "CN"}, "residency"),
+        ({"residency_outside": ["US", "DE", "EU"]}, "residency_outside"),
+        ({"zero_retention": False}, "zero_retention"),
+        ({"dpa": False}, "dpa"),
+        ({"retention_over": "P7D"}, "retention_over"),
+        ({"confidence": "low"}, "confidence"),
+        ({"stale": True}, "stale"),
+        ({"host": "cnchat.test"}, "host"),
+        ({"group": "research"}, "group"),
+        ({"user": "rita"}, "user"),
+        ({"network": "10.0.0.0/8"}, "network"),
+        ({"method": "POST"}, "method"),
+        ({"path": "/v2/*"}, "path"),
+        ({"upload": True}, "upload"),
+        # the vendor's facts are tried before the request's
+        ({"path": "/v2/*", "dpa": False, "vendor": "euapi"}, "dpa"),
+    ],
+)
+def test_explain_names_the_field_a_rule_failed_on(
+    registry: Registry, match: dict[str, Any], failed_on: str
+) -> None:
+    decision = engine(registry, match).decide(request("euapi.test", "/v1/x"), explain=True)
+    trial = decision.trace[-1]
+    assert (trial.rule.id, trial.matched, trial.failed_on) == ("r", False, failed_on)
