@@ -126,10 +126,11 @@ def main() -> int:
     if returncode := mutmut_run(args.jobs):
         return returncode
     # On a busy machine a mutant's tests can outlast mutmut's wall-clock limit: try the timed
-    # out ones again, one at a time, so that a timeout means a mutant that never finishes.
+    # out ones again, with nothing else running, so that a timeout means a mutant that never
+    # finishes (an endless loop).
     if timed_out := [name for name, code in outcomes() if code in TIMEOUT]:
-        print(f"\ntrying the {len(timed_out)} mutants that timed out again, one at a time")
-        if returncode := mutmut_run(1, *timed_out):
+        print(f"\ntrying the {len(timed_out)} mutants that timed out again")
+        if returncode := mutmut_run(args.jobs, *timed_out):
             return returncode
     by_file, survivors = summary()
     total: Counter[str] = Counter()
