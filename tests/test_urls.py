@@ -41,6 +41,7 @@ from hypothesis import strategies as st
         # path parameters go from every segment
         ("/api;x=1/upload", "/api/upload"),
         ("/api/upload;jsessionid=abc", "/api/upload"),
+        ("/api;a=1;b=2/upload", "/api/upload"),  # all of a segment's parameters go
         ("/a;x/b;y/", "/a/b/"),
         ("/;x/a", "/a"),
         ("/a/..;x/b", "/b"),
