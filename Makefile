@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 RULES ?= rules.example.yaml
 
-.PHONY: run test lint venv clean image image-base
+.PHONY: run test lint mutation venv clean image image-base
 
 venv: $(INSTALLED)
 
@@ -41,5 +41,12 @@ image:
 image-base:
 	scripts/build-base
 
+# Not part of `make test`: mutmut over the decision core, against its fast unit tests
+# (bench/README.md says what it measures). JOBS=1 on a busy machine.
+JOBS ?= 2
+mutation: $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e '.[mutation]'
+	$(BIN)/python scripts/mutation.py --jobs $(JOBS)
+
 clean:
-	rm -rf $(VENV) test-output .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) test-output .pytest_cache .mypy_cache .ruff_cache .hypothesis build/mutation

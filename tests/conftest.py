@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aiwall.core.config import Config, load_config
+from aiwall.core.hosts import _cached_outcome
 
 from . import chromium
 from .eventcheck import validate_event_lines
@@ -17,6 +18,21 @@ from .upstream import Upstream, start_upstream
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).parent.parent
 TODAY = date(2026, 11, 29)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs the upstream goes through a real mitmdump: it is end-to-end whether or
+    not its module says so, so `pytest -m "not e2e"` stays the fast set."""
+    for item in items:
+        if "upstream" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(autouse=True)
+def _no_host_normalised_before() -> None:
+    """Every test normalises its host names itself: nothing it passes depends on what an earlier
+    test left in the cache, and mutation testing sees which tests run the normaliser."""
+    _cached_outcome.cache_clear()
 
 
 @pytest.fixture(scope="session")

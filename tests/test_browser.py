@@ -45,7 +45,10 @@ BLOCK_TITLE = "DeepSeek consumer app / web is blocked by company policy"
 WARN_TITLE = "Before you continue to Grok (grok.com and Grok apps, consumer)"
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs {CHROMIUM}")
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs {CHROMIUM}"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 SIXTEEN_KB_NAME = "a" * 16 * 1024
 LONGEST_NAME = ".".join(["a" * 63] * 3) + "." + "b" * 61
+# 253 octets with an A-label in it, so it takes the IDNA path rather than the plain-ASCII one
+LONGEST_IDN_NAME = "xn--bcher-kva." + ".".join(["a" * 63] * 3) + "." + "b" * 47
 
 
 def fullwidth(ascii_text: str) -> str:
@@ -37,6 +39,9 @@ CANONICAL = [
     ("bücher.de", "xn--bcher-kva.de"),
     ("BÜCHER.de", "xn--bcher-kva.de"),
     ("xn--bcher-kva.de", "xn--bcher-kva.de"),
+    ("bücher." + "a" * 63 + ".com", "xn--bcher-kva." + "a" * 63 + ".com"),
+    (LONGEST_IDN_NAME, LONGEST_IDN_NAME),
+    (LONGEST_IDN_NAME.replace("xn--bcher-kva", "bücher"), LONGEST_IDN_NAME),
     ("XN--BCHER-KVA.DE", "xn--bcher-kva.de"),
     ("bücher.de.:443", "xn--bcher-kva.de"),
     ("faß.de", "xn--fa-hia.de"),
@@ -55,6 +60,9 @@ CANONICAL = [
     ("127.0.0.1", "127.0.0.1"),
     ("127.0.0.1:8080", "127.0.0.1"),
     ("2130706433", "127.0.0.1"),
+    ("1234567890", "73.150.2.210"),  # every decimal digit
+    ("0.001234567", "0.5.57.119"),  # every octal digit
+    ("0xfedcba9", "15.237.203.169"),
     ("0x7f.1", "127.0.0.1"),
     ("0X7F.0X1", "127.0.0.1"),
     ("0x7f000001", "127.0.0.1"),
@@ -181,12 +189,80 @@ def test_invalid_host_is_rejected_with_reason(raw: str, reason: str) -> None:
     assert caught.value.host == raw
 
 
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("", "empty host"),
+        ("chat..deepseek.com", "empty label"),
+        ("user@chat.deepseek.com", "a host name must not carry user:password@"),
+        ("[::1", "'[' without ']'"),
+        ("[::1]x", "'x' after ']'"),
+        ("[::1]]", "']' after ']'"),
+        ("[::1]:99999", "port 99999 is out of range"),
+        ("[::1]:a1", "port 'a1' is not a number"),
+        ("chat.deepseek.com:", "empty port"),
+        ("chat.deepseek.com:abc", "port 'abc' is not a number"),
+        ("chat.deepseek.com:65536", "port 65536 is out of range"),
+        ("fe80::1%eth0", "IPv6 zone identifiers are not allowed"),
+        ("[chat.deepseek.com]", "not an IPv6 address"),
+        ("chat_bot.deepseek.com", "character '_' (U+005F) is not allowed in a host name"),
+        # the first character UTS-46 itself refuses is named, not one only LDH refuses
+        (
+            "chat_bot\u202e.deepseek.com",
+            "character '\\u202e' (U+202E) is not allowed in a host name",
+        ),
+        ("-chat.deepseek.com", "label '-chat' starts or ends with a hyphen"),
+        ("a" * 64 + ".com", "label 'aaaaaaaaaaaaaaaaaaaa'... is longer than 63 octets"),
+        (".".join(["a" * 63] * 4), "longer than 253 octets"),
+        # 253 characters, but its A-label is longer than its U-label
+        ("bücher." + ".".join(["a" * 63] * 3) + "." + "b" * 54, "longer than 253 octets"),
+        ("a" * 261, "longer than 260 characters"),
+        ("1.2.3.4.5", "ends in a number but has more than four parts"),
+        ("08.1", "ends in a number but '08' is no IPv4 number"),
+        ("256.1.1.1", "IPv4 address out of range"),
+        ("1.256.1.1", "IPv4 address out of range"),
+        ("1.2.65536", "IPv4 address out of range"),
+    ],
+)
+def test_a_rejection_gives_its_reason_in_full(raw: str, reason: str) -> None:
+    with pytest.raises(InvalidHost) as caught:
+        normalise_host(raw)
+    assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("raw", "start"),
+    [
+        ("1:2:3:4:5:6:7:8:9", "not an IPv6 address (Exactly 8 parts"),
+        ("xn--zz.com", "label 'xn--zz' is no valid A-label: "),
+        ("i\u2764.ws", "label 'i\u2764' is no valid IDN label: "),
+    ],
+)
+def test_a_rejection_by_a_library_quotes_the_library(raw: str, start: str) -> None:
+    with pytest.raises(InvalidHost) as caught:
+        normalise_host(raw)
+    assert caught.value.reason.startswith(start)
+
+
 def test_rejection_message_quotes_the_input_and_the_reason() -> None:
     with pytest.raises(InvalidHost) as caught:
         normalise_host("chat_bot.deepseek.com")
     error = caught.value
     assert isinstance(error, ValueError)
     assert str(error) == f"invalid host {'chat_bot.deepseek.com'!r}: {error.reason}"
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("user:secret@chat.deepseek.com", "'<redacted>@chat.deepseek.com'"),
+        ("u:p@w@chat.deepseek.com", "'<redacted>@chat.deepseek.com'"),
+        ("x" * 100, repr("x" * 100)),
+        ("x" * 101, repr("x" * 100 + "… (101 characters)")),
+    ],
+)
+def test_rejection_message_redacts_passwords_and_cuts_long_names(raw: str, shown: str) -> None:
+    assert str(InvalidHost(raw, "why")) == f"invalid host {shown}: why"
 
 
 def test_rejection_message_escapes_control_characters() -> None:

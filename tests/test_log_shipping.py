@@ -351,6 +351,7 @@ def finished_events(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines]
 
 
+@pytest.mark.e2e
 def test_proxy_rotates_its_log_and_reopens_it_on_sighup(tmp_path: Path, upstream: Upstream) -> None:
     limit = 4000
     options = (f"aiwall_log_max_bytes={limit}", "aiwall_log_backups=2")

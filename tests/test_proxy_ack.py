@@ -17,6 +17,8 @@ from .conftest import start_proxy
 from .proxy import Proxy
 from .upstream import Upstream
 
+pytestmark = pytest.mark.e2e  # a real mitmdump: `pytest -m 'not e2e'` skips it
+
 WARNED = "https://grok.com/chat?q=1"
 HTML = ("-H", "Accept: text/html", "-H", "Sec-Fetch-Mode: navigate")
 ACK = "https://grok.com/.well-known/aiwall/ack"

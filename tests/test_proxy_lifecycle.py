@@ -15,6 +15,8 @@ from .mitm import free_port, mitmdump_command
 from .proxy import Proxy
 from .upstream import Upstream
 
+pytestmark = pytest.mark.e2e  # a real mitmdump: `pytest -m 'not e2e'` skips it
+
 
 @pytest.fixture(scope="module")
 def faulty_proxy(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[Proxy]:

@@ -16,6 +16,8 @@ from .test_proxy_ack import BLOCKED_URL, HTML, WARNED, acknowledge, warning
 from .test_redis_store import RedisServer, running_redis
 from .upstream import Upstream
 
+pytestmark = pytest.mark.e2e  # a real mitmdump: `pytest -m 'not e2e'` skips it
+
 ALLOWED_URL = "https://api.anthropic.com/v1/models"
 OUTAGE = "acknowledgement store redis://127.0.0.1"
 RECOVERY_WAIT = 10.0  # the store retries Redis 2 s after a failure

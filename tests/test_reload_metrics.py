@@ -16,6 +16,8 @@ from .eventcheck import validate_event_lines
 from .proxy import Proxy, free_port, running_proxy
 from .upstream import Upstream
 
+pytestmark = pytest.mark.e2e  # a real mitmdump: `pytest -m 'not e2e'` skips it
+
 JSON = ("-H", "Accept: application/json")
 MISTRAL_WARN = "match: {vendor: mistral}\n    action: warn"
 

@@ -423,6 +423,7 @@ def _request_checks(match: Match, rules: RulesFile) -> Iterator[Check]:
         yield "path", lambda s: pattern.match(s.request.path) is not None
     if match.upload is not None:
         wanted = match.upload
+        # `false` is the opposite of `true` (settings.upload_size), not "no body at all".
         threshold = rules.settings.upload_size if isinstance(wanted, bool) else int(wanted)
         expected = wanted is not False
         yield "upload", lambda s: _is_upload(s.request, threshold) == expected
