@@ -235,7 +235,11 @@ class AiWall:
             _say(f"rejected the configuration, and {reason}: aiwall does not start", problems)
             self.events.config_rejected(problems=problems, serving="nothing: aiwall does not start")
             self._start_refused = True
-            raise exceptions.OptionsError(f"the configuration was rejected and {reason}")
+            # The problems again in the message: whoever runs mitmproxy sees them where it says
+            # why it stopped.
+            raise exceptions.OptionsError(
+                "\n".join([f"the configuration was rejected and {reason}:", *problems])
+            )
         config, saved = kept
         serving = (
             f"the last good configuration, accepted {saved.saved} from {saved.source_rules}"
