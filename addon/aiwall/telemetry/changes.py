@@ -14,14 +14,14 @@
 
 import hashlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
+from aiwall.core import config
+from aiwall.core.diff import field_changes, shown_value
 from aiwall.core.policy import product_ref
 from aiwall.core.registry import Registry
 from aiwall.core.rules import Action, Mode, RulesFile
 
-SHOWN = 240  # characters of a changed value that are kept
 DEFAULT_ACTION = "(default action)"
 
 
@@ -33,7 +33,7 @@ def fact_changes(old: Registry, new: Registry) -> list[dict[str, Any]]:
             changes.append(_change(vendor_id, None, "added" if before is None else "removed"))
             continue
         exclude = {"products"}
-        for field, was, now in _differences(
+        for field, was, now in field_changes(
             before.model_dump(mode="json", exclude=exclude),
             after.model_dump(mode="json", exclude=exclude),
         ):
@@ -46,7 +46,9 @@ def fact_changes(old: Registry, new: Registry) -> list[dict[str, Any]]:
                 added = product_id not in old_products
                 changes.append(_change(vendor_id, ref, "added" if added else "removed"))
                 continue
-            for field, was, now in _differences(old_products[product_id], new_products[product_id]):
+            for field, was, now in field_changes(
+                old_products[product_id], new_products[product_id]
+            ):
                 changes.append(_change(vendor_id, ref, "changed", field, was, now))
     return changes
 
@@ -72,7 +74,7 @@ def rule_changes(old: RulesFile, new: RulesFile) -> list[dict[str, Any]]:
         elif rule_id not in after:
             changes.append({"rule": rule_id, "change": "removed", "fields": []})
         else:
-            fields = [field for field, _, _ in _differences(before[rule_id], after[rule_id])]
+            fields = [field for field, _, _ in field_changes(before[rule_id], after[rule_id])]
             if fields:
                 position = ["position"] if rule_id in moved else []
                 changes.append({"rule": rule_id, "change": "changed", "fields": fields + position})
@@ -85,7 +87,7 @@ def settings_changes(old: RulesFile, new: RulesFile) -> list[str]:
     parts = {"settings", "groups", "tenants"}
     return [
         field
-        for field, _, _ in _differences(
+        for field, _, _ in field_changes(
             old.model_dump(mode="json", include=parts), new.model_dump(mode="json", include=parts)
         )
     ]
@@ -105,7 +107,8 @@ def unlogged_allow(rules: RulesFile) -> list[str]:
 
 
 def rules_hash(rules: RulesFile) -> str:
-    return _digest(rules.model_dump(mode="json"))
+    """The rules' digest, as the last good configuration kept on disk names it too."""
+    return config.rules_hash(rules)
 
 
 def policies_hash(registry: Registry) -> str:
@@ -160,33 +163,6 @@ def _change(
         "product": product,
         "change": change,
         "field": field,
-        "old": None if field is None else _text(was),
-        "new": None if field is None else _text(now),
+        "old": None if field is None else shown_value(was),
+        "new": None if field is None else shown_value(now),
     }
-
-
-def _differences(
-    old: dict[str, Any], new: dict[str, Any], prefix: str = ""
-) -> Iterator[tuple[str, Any, Any]]:
-    for key in [*old, *(k for k in new if k not in old)]:
-        was, now = old.get(key), new.get(key)
-        if was == now:
-            continue
-        if isinstance(was, dict) and isinstance(now, dict):
-            yield from _differences(was, now, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", was, now
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return "unknown"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        text = "[" + ", ".join(_text(v) for v in value) + "]"
-    elif isinstance(value, dict):
-        text = "{" + ", ".join(f"{k}: {_text(v)}" for k, v in value.items()) + "}"
-    else:
-        text = " ".join(str(value).split())
-    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
