@@ -356,7 +356,7 @@ def test_config_loaded_at_start_names_the_rules_and_hashes(
             }
         },
     }
-    assert re.fullmatch("[0-9a-f]{16}", config["rules_hash"])
+    assert re.fullmatch("sha256:[0-9a-f]{64}", config["rules_hash"])
 
 
 def test_a_reload_says_what_changed_in_rules_and_facts(

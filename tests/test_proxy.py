@@ -465,3 +465,13 @@ def test_a_large_upload_to_a_blocked_vendor_is_refused_and_not_forwarded(proxy: 
     assert not proxy.upstream.saw("deepseek.com")
     assert allowed.status_code == 200
     assert UPLOAD in proxy.upstream.bodies
+
+
+def test_the_reference_on_a_block_page_is_the_id_of_its_decision_event(proxy: Proxy) -> None:
+    before = proxy.event_count()
+    status, body = proxy.curl(
+        "https://chat.deepseek.com/", "-H", "Accept: text/html", "-H", "Sec-Fetch-Mode: navigate"
+    )
+    assert status == 403
+    [event] = proxy.new_events(before)
+    assert event["event"]["id"] in body

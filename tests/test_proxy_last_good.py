@@ -4,7 +4,6 @@ mitmdump and a real `aiwall run`."""
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -99,8 +98,8 @@ def test_a_reload_whose_policy_tests_fail_is_rejected_and_the_last_good_keeps_se
     )
     loaded = wait_for(proxy, before, "config.loaded")
     config = loaded["aiwall"]["config"]
-    assert re.fullmatch("[0-9a-f]{16}", config["rules_hash"]) and config["rules_hash"] != kept
-    assert config["rule_changes"] == [
+    assert config["rules_hash"].startswith("sha256:") and config["rules_hash"] != kept
+    assert sorted(config["rule_changes"], key=lambda c: c["rule"]) == [
         {"rule": "block-mistral", "change": "added", "fields": []},
         {"rule": "warn-mistral", "change": "removed", "fields": []},
     ]
@@ -175,8 +174,9 @@ def test_aiwall_run_with_broken_files_and_nothing_kept_does_not_start(
         "rules[2].action: Input should be 'allow', 'log', 'warn' or 'block' (got 'deny')"
         in result.stderr
     )
-    assert result.stderr.rstrip().endswith(
+    assert (
         "aiwall: the configuration was rejected and there is no last good configuration to serve"
+        in result.stderr
     )
     assert [e["aiwall"]["config"]["serving"] for e in run.events("config.rejected")] == [
         "nothing: aiwall does not start"

@@ -497,7 +497,7 @@ def test_the_default_action_can_refuse_the_alternative_too(tmp_path: Path) -> No
     analysis = analysis_of(
         tmp_path,
         """
-        settings: {default_action: warn}
+        settings: {default_action: block}
         rules:
           - id: block-cn
             description: China.
@@ -507,7 +507,7 @@ def test_the_default_action_can_refuse_the_alternative_too(tmp_path: Path) -> No
         """,
     )
     assert (
-        "is itself warned by the default" in findings(analysis)["rules[0] (block-cn).alternative"]
+        "is itself blocked by the default" in findings(analysis)["rules[0] (block-cn).alternative"]
     )
 
 

@@ -39,6 +39,8 @@ HOSTILE: dict[str, tuple[str, str]] = {
         "longer than zero",
     ),
     "tabs": ("rules:\n\t- id: x\n", "spaces, not tabs"),
+    # Once accepted, then every AI request failed closed: a warning without a rule has no page.
+    "default warn": ("settings:\n  default_action: warn\nrules: []\n", "a warning needs a rule"),
     "not utf-8": ("rules: []\n# \udcff\n", "cannot read"),
 }
 

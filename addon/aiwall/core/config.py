@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from aiwall.core.diff import vendor_changes
 from aiwall.core.engine import Engine
@@ -30,19 +29,13 @@ class Config:
 
     @property
     def rules_hash(self) -> str:
+        """`sha256:...` of the rules as aiwall reads them: comments and layout do not count."""
         return rules_hash(self.rules)
 
 
 def rules_hash(rules: RulesFile) -> str:
-    """Which rules were in force: a digest of the rules as loaded (not of the file's bytes:
-    comments, layout and the order of keys do not change it)."""
-    return digest(rules.model_dump(mode="json"))
-
-
-def digest(value: Any) -> str:
-    """A short digest of a loaded value, the same for the same content however it was written."""
-    text = json.dumps(value, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
+    canonical = json.dumps(rules.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def load_config(

@@ -9,7 +9,7 @@ from aiwall.core.policy import VendorRecord
 from aiwall.core.registry import Registry
 from aiwall.core.rules import RulesFile
 
-_SHOWN = 240  # characters of a changed value shown on its line
+SHOWN = 240  # characters of a changed value shown on its line
 
 
 def diff_registries(old: Registry, new: Registry) -> list[str]:
@@ -30,8 +30,8 @@ def vendor_changes(before: VendorRecord, after: VendorRecord) -> Iterator[str]:
     """`vendor/product: field: old → new` for each field of one record that differs."""
     old = before.model_dump(mode="json", exclude={"products"})
     new = after.model_dump(mode="json", exclude={"products"})
-    for field, was, now in _field_changes(old, new):
-        yield f"{before.id}: {field}: {_shown(was)} → {_shown(now)}"
+    for field, was, now in field_changes(old, new):
+        yield f"{before.id}: {field}: {shown_value(was)} → {shown_value(now)}"
     old_products = {p.id: p.model_dump(mode="json") for p in before.products}
     new_products = {p.id: p.model_dump(mode="json") for p in after.products}
     for product_id in [*old_products, *(p for p in new_products if p not in old_products)]:
@@ -41,13 +41,13 @@ def vendor_changes(before: VendorRecord, after: VendorRecord) -> Iterator[str]:
         elif product_id not in old_products:
             yield f"{where}: product added"
         else:
-            for field, was, now in _field_changes(
+            for field, was, now in field_changes(
                 old_products[product_id], new_products[product_id]
             ):
-                yield f"{where}: {field}: {_shown(was)} → {_shown(now)}"
+                yield f"{where}: {field}: {shown_value(was)} → {shown_value(now)}"
 
 
-def _field_changes(
+def field_changes(
     old: dict[str, Any], new: dict[str, Any], prefix: str = ""
 ) -> Iterator[tuple[str, Any, Any]]:
     for key in [*old, *(k for k in new if k not in old)]:
@@ -55,23 +55,23 @@ def _field_changes(
         if was == now:
             continue
         if isinstance(was, dict) and isinstance(now, dict):
-            yield from _field_changes(was, now, f"{prefix}{key}.")
+            yield from field_changes(was, now, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", was, now
 
 
-def _shown(value: Any) -> str:
+def shown_value(value: Any) -> str:
     if value is None:
         return "unknown"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        text = "[" + ", ".join(_shown(v) for v in value) + "]"
+        text = "[" + ", ".join(shown_value(v) for v in value) + "]"
     elif isinstance(value, dict):
-        text = "{" + ", ".join(f"{k}: {_shown(v)}" for k, v in value.items()) + "}"
+        text = "{" + ", ".join(f"{k}: {shown_value(v)}" for k, v in value.items()) + "}"
     else:
         text = " ".join(str(value).split())
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def diff_rules(old: RulesFile, new: RulesFile) -> list[RuleChange]:
         elif rule_id not in after:
             changes.append(RuleChange(rule_id, "removed"))
         else:
-            fields = [field for field, _, _ in _field_changes(before[rule_id], after[rule_id])]
+            fields = [field for field, _, _ in field_changes(before[rule_id], after[rule_id])]
             if fields:
                 position = ["position"] if rule_id in moved else []
                 changes.append(RuleChange(rule_id, "changed", (*fields, *position)))

@@ -283,9 +283,18 @@ class Directory(Strict):
     )
 
 
+def _no_default_warning(action: Action) -> Action:
+    if action is Action.WARN:
+        raise ValueError(
+            "a warning needs a rule (its message, how long an acknowledgement lasts): end the"
+            " rules with one that has no match and `action: warn` instead"
+        )
+    return action
+
+
 class Settings(Strict):
-    default_action: Action = Field(
-        default=Action.LOG, description="for AI traffic that no rule matches"
+    default_action: Annotated[Action, AfterValidator(_no_default_warning)] = Field(
+        default=Action.LOG, description="for AI traffic that no rule matches: allow, log or block"
     )
     ack_ttl: PositiveDuration = Field(
         default=timedelta(hours=8), description="how long an acknowledged warning lasts"

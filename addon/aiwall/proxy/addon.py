@@ -235,8 +235,6 @@ class AiWall:
             _say(f"rejected the configuration, and {reason}: aiwall does not start", problems)
             self.events.config_rejected(problems=problems, serving="nothing: aiwall does not start")
             self._start_refused = True
-            # The problems again in the message: whoever runs mitmproxy sees them where it says
-            # why it stopped.
             raise exceptions.OptionsError(
                 "\n".join([f"the configuration was rejected and {reason}:", *problems])
             )
@@ -501,7 +499,8 @@ class AiWall:
             )
         if decision.ai:
             self.metrics.decided(decision, time.perf_counter() - start)
-        outcome = await self._enforcer().outcome(decision, request, seen(flow))
+        asked = seen(flow)
+        outcome = await self._enforcer().outcome(decision, request, asked)
         if outcome.step is Step.READ_FORM:
             flow.metadata[_PENDING_FORM] = (decision, request, client)
             return
@@ -522,6 +521,7 @@ class AiWall:
             path,
             flow.client_conn.sni,
             request.body_size,
+            event_id=asked.reference,  # the reference the page showed
         )
 
     async def _acknowledge(

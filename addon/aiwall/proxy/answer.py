@@ -8,6 +8,7 @@ from aiwall.proxy.enforce import Seen
 from aiwall.proxy.flows import BodyHeaders
 from aiwall.proxy.sink import HEADER as SINK_HEADER
 from aiwall.proxy.sink import Sink, discard
+from aiwall.telemetry.ids import new_event_id
 
 ANSWERED = "aiwall_answered"
 _STREAM_ABOVE = 256 * 1024  # bytes
@@ -16,7 +17,8 @@ _HELD_BODY = 64 * 1024  # a refused body up to this size is read and dropped, a 
 
 def seen(flow: http.HTTPFlow) -> Seen:
     request = flow.request
-    return Seen(request.scheme, request.host_header or request.host, request.url, request.headers)
+    host = request.host_header or request.host
+    return Seen(request.scheme, host, request.url, request.headers, new_event_id())
 
 
 def stream_body(flow: http.HTTPFlow, body: BodyHeaders) -> None:

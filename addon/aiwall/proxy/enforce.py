@@ -7,7 +7,6 @@ records it; nothing downstream works the decision out again.
 """
 
 import enum
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ from aiwall.core.decision import Decision, RequestInfo, TenantHeader
 from aiwall.core.policy import Kind
 from aiwall.core.rules import Action, Settings, identity_of
 from aiwall.pages import answers as pages
+from aiwall.telemetry.ids import new_event_id
 
 MAX_ACK_BODY = 16 * 1024
 
@@ -67,6 +67,7 @@ class Seen:
     host: str  # the Host header, or the URL's host
     url: str  # where the client was going, for the warning's Continue
     headers: Mapping[str, str]  # for negotiating a page or JSON
+    reference: str = ""  # the id of the decision event: shown on the page, logged with it
 
 
 @dataclass(frozen=True)
@@ -303,7 +304,7 @@ def _visit(seen: Seen, request: RequestInfo) -> pages.Visit:
         url=seen.url,
         user=request.user,
         accept_language=seen.headers.get("accept-language", ""),
-        reference=str(uuid.uuid4()),
+        reference=seen.reference or new_event_id(),
     )
 
 

@@ -26,6 +26,7 @@ class Recorder:
         path: str,
         sni: str | None,
         body: int | None = None,
+        event_id: str | None = None,
     ) -> None:
         """One event for an outcome that is logged: what was enforced, as it was enforced;
         allowed use a rule records is counted into its session (`body`: declared length)."""
@@ -48,6 +49,7 @@ class Recorder:
             status_code=outcome.status,
             acknowledged=outcome.acknowledged,
             forwarded=outcome.forwarded,
+            event_id=event_id,
         )
         self.events.decision(decision, context)
 

@@ -8,20 +8,21 @@
   part of a rule), as `aiwall diff` shows them for two rules files (core/diff.py).
 - `settings_changes(old, new)`: the dotted fields of `settings`, `groups` and `tenants` that
   differ.
-- `policies_hash`: a short digest of the records loaded, like the rules' (core/config.py: not
-  of the files' bytes, so a comment or a reordered key is no change).
+- `rules_hash`, `policies_hash`: digests of what was loaded (not of the files' bytes: a comment
+  or a reordered key is no change); the rules' is core/config.py's, which the last good
+  configuration kept on disk carries too.
 """
 
-from collections.abc import Iterator
+import hashlib
+import json
 from typing import Any
 
-from aiwall.core.config import digest
-from aiwall.core.diff import diff_rules
+from aiwall.core import config
+from aiwall.core.diff import diff_rules, field_changes, shown_value
 from aiwall.core.policy import product_ref
 from aiwall.core.registry import Registry
 from aiwall.core.rules import Action, Mode, RulesFile
 
-SHOWN = 240  # characters of a changed value that are kept
 DEFAULT_ACTION = "(default action)"
 
 
@@ -33,7 +34,7 @@ def fact_changes(old: Registry, new: Registry) -> list[dict[str, Any]]:
             changes.append(_change(vendor_id, None, "added" if before is None else "removed"))
             continue
         exclude = {"products"}
-        for field, was, now in _differences(
+        for field, was, now in field_changes(
             before.model_dump(mode="json", exclude=exclude),
             after.model_dump(mode="json", exclude=exclude),
         ):
@@ -46,7 +47,9 @@ def fact_changes(old: Registry, new: Registry) -> list[dict[str, Any]]:
                 added = product_id not in old_products
                 changes.append(_change(vendor_id, ref, "added" if added else "removed"))
                 continue
-            for field, was, now in _differences(old_products[product_id], new_products[product_id]):
+            for field, was, now in field_changes(
+                old_products[product_id], new_products[product_id]
+            ):
                 changes.append(_change(vendor_id, ref, "changed", field, was, now))
     return changes
 
@@ -67,7 +70,7 @@ def settings_changes(old: RulesFile, new: RulesFile) -> list[str]:
     parts = {"settings", "groups", "tenants"}
     return [
         field
-        for field, _, _ in _differences(
+        for field, _, _ in field_changes(
             old.model_dump(mode="json", include=parts), new.model_dump(mode="json", include=parts)
         )
     ]
@@ -86,8 +89,18 @@ def unlogged_allow(rules: RulesFile) -> list[str]:
     return silent
 
 
+def rules_hash(rules: RulesFile) -> str:
+    """The rules' digest, as the last good configuration kept on disk names it too."""
+    return config.rules_hash(rules)
+
+
 def policies_hash(registry: Registry) -> str:
-    return digest({v.id: v.model_dump(mode="json") for v in registry.vendors.values()})
+    return _digest({v.id: v.model_dump(mode="json") for v in registry.vendors.values()})
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
 
 
 def _change(
@@ -103,33 +116,6 @@ def _change(
         "product": product,
         "change": change,
         "field": field,
-        "old": None if field is None else _text(was),
-        "new": None if field is None else _text(now),
+        "old": None if field is None else shown_value(was),
+        "new": None if field is None else shown_value(now),
     }
-
-
-def _differences(
-    old: dict[str, Any], new: dict[str, Any], prefix: str = ""
-) -> Iterator[tuple[str, Any, Any]]:
-    for key in [*old, *(k for k in new if k not in old)]:
-        was, now = old.get(key), new.get(key)
-        if was == now:
-            continue
-        if isinstance(was, dict) and isinstance(now, dict):
-            yield from _differences(was, now, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", was, now
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return "unknown"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        text = "[" + ", ".join(_text(v) for v in value) + "]"
-    elif isinstance(value, dict):
-        text = "{" + ", ".join(f"{k}: {_text(v)}" for k, v in value.items()) + "}"
-    else:
-        text = " ".join(str(value).split())
-    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"

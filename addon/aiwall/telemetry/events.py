@@ -292,7 +292,7 @@ class EventLog:
                     "rules_count": len(config.rules.rules),
                     "warnings": warnings,
                     "reload": previous is not None,
-                    "rules_hash": config.rules_hash,
+                    "rules_hash": changes.rules_hash(config.rules),
                     "policies_hash": changes.policies_hash(config.registry),
                     "rule_ids": [rule.id for rule in config.rules.rules],
                     "default_action": str(config.rules.settings.default_action),
