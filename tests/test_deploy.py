@@ -599,6 +599,7 @@ def test_the_confdir_is_a_volume_and_the_entrypoint_is_aiwall_run() -> None:
     ]  # fmt: skip
     arguments = _run_arguments(entrypoint[2:] + _json_list("CMD"))
     assert yaml.safe_load(volume) == [arguments.confdir]
+    assert Path(arguments.state_dir).parent == Path(arguments.confdir)  # kept on the volume
     (exposed,) = [v for name, v in _final_stage() if name == "EXPOSE"]
     metrics_port = arguments.metrics.rpartition(":")[2]
     assert set(exposed.split()) == {f"{arguments.listen[1]}/tcp", f"{metrics_port}/tcp"}

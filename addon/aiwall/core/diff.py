@@ -76,11 +76,12 @@ def shown_value(value: Any) -> str:
 
 @dataclass(frozen=True)
 class RuleChange:
-    """One rule added, removed, or changed (with the fields that changed; `position` when it
-    moved relative to the other rules: the first rule that matches decides)."""
+    """One rule added, removed, changed (with the dotted fields that changed, and `position`
+    when it also moved) or moved: the first rule that matches decides, so order is part of a
+    rule."""
 
     rule: str
-    change: Literal["added", "removed", "changed"]
+    change: Literal["added", "removed", "changed", "moved"]
     fields: tuple[str, ...] = ()
 
     def __str__(self) -> str:
@@ -92,44 +93,52 @@ class RuleChange:
 
 
 def diff_rules(old: RulesFile, new: RulesFile) -> list[RuleChange]:
-    """Rules removed, then each rule of the new file that was added or changed, in its order."""
+    """Each rule of the new file that was added, changed or moved, in its order; then the
+    rules removed."""
     before = {rule.id: rule.model_dump(mode="json") for rule in old.rules}
     after = {rule.id: rule.model_dump(mode="json") for rule in new.rules}
-    kept = _kept_in_order(
-        [r.id for r in old.rules if r.id in after], [r.id for r in new.rules if r.id in before]
-    )
-    changes = [RuleChange(rule_id, "removed") for rule_id in before if rule_id not in after]
-    for rule_id, rule in after.items():
+    moved = _moved([r for r in before if r in after], [r for r in after if r in before])
+    changes: list[RuleChange] = []
+    for rule_id in [*after, *(r for r in before if r not in after)]:
         if rule_id not in before:
             changes.append(RuleChange(rule_id, "added"))
-            continue
-        fields = [name for name, _, _ in field_changes(before[rule_id], rule)]
-        if rule_id not in kept:
-            fields.insert(0, "position")
-        if fields:
-            changes.append(RuleChange(rule_id, "changed", tuple(fields)))
+        elif rule_id not in after:
+            changes.append(RuleChange(rule_id, "removed"))
+        else:
+            fields = [field for field, _, _ in field_changes(before[rule_id], after[rule_id])]
+            if fields:
+                position = ["position"] if rule_id in moved else []
+                changes.append(RuleChange(rule_id, "changed", (*fields, *position)))
+            elif rule_id in moved:
+                changes.append(RuleChange(rule_id, "moved", ("position",)))
     return changes
 
 
-def _kept_in_order(old: list[str], new: list[str]) -> set[str]:
-    """The rules whose order relative to each other stayed the same (a longest common
-    subsequence); the others moved."""
-    lengths = [[0] * (len(new) + 1) for _ in range(len(old) + 1)]
-    for i in range(len(old) - 1, -1, -1):
-        for j in range(len(new) - 1, -1, -1):
-            lengths[i][j] = (
-                lengths[i + 1][j + 1] + 1
-                if old[i] == new[j]
-                else max(lengths[i + 1][j], lengths[i][j + 1])
-            )
-    kept: set[str] = set()
-    i = j = 0
-    while i < len(old) and j < len(new):
-        if old[i] == new[j]:
-            kept.add(old[i])
-            i, j = i + 1, j + 1
-        elif lengths[i + 1][j] >= lengths[i][j + 1]:
-            i += 1
+def _moved(before: list[str], after: list[str]) -> set[str]:
+    """The rules whose place among the rules kept changed: those off a longest common order."""
+    place = {rule_id: i for i, rule_id in enumerate(before)}
+    sequence = [place[rule_id] for rule_id in after]
+    # Longest increasing subsequence (patience sorting): the rules that kept their order.
+    tails: list[int] = []
+    tail_at: list[int] = []
+    previous = [-1] * len(sequence)
+    for i, value in enumerate(sequence):
+        lo, hi = 0, len(tails)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if tails[mid] < value:
+                lo = mid + 1
+            else:
+                hi = mid
+        previous[i] = tail_at[lo - 1] if lo else -1
+        if lo == len(tails):
+            tails.append(value)
+            tail_at.append(i)
         else:
-            j += 1
-    return kept
+            tails[lo], tail_at[lo] = value, i
+    stayed = set()
+    i = tail_at[-1] if tail_at else -1
+    while i >= 0:
+        stayed.add(after[i])
+        i = previous[i]
+    return set(after) - stayed

@@ -54,7 +54,8 @@ def serve(
     try:
         return asyncio.run(_run(listen, confdir, settings, mitmproxy_options or []))
     except OptionsError as error:
-        print(f"aiwall: {error}", file=sys.stderr)
+        # Its first line: aiwall has already said every problem of a rejected configuration.
+        print(f"aiwall: {str(error).splitlines()[0].rstrip(':')}", file=sys.stderr)
         return 1
 
 

@@ -5,11 +5,12 @@
   so every change has the same shape whatever the field's type).
 - `rule_changes(old, new)`: one `{rule, change, fields}` per rule added, removed, changed
   (the dotted fields that differ) or moved (the first rule that matches decides, so order is
-  part of a rule).
+  part of a rule), as `aiwall diff` shows them for two rules files (core/diff.py).
 - `settings_changes(old, new)`: the dotted fields of `settings`, `groups` and `tenants` that
   differ.
-- `rules_hash`, `policies_hash`: short digests of what was loaded (not of the files' bytes:
-  a comment or a reordered key is no change).
+- `rules_hash`, `policies_hash`: digests of what was loaded (not of the files' bytes: a comment
+  or a reordered key is no change); the rules' is core/config.py's, which the last good
+  configuration kept on disk carries too.
 """
 
 import hashlib
@@ -17,7 +18,7 @@ import json
 from typing import Any
 
 from aiwall.core import config
-from aiwall.core.diff import field_changes, shown_value
+from aiwall.core.diff import diff_rules, field_changes, shown_value
 from aiwall.core.policy import product_ref
 from aiwall.core.registry import Registry
 from aiwall.core.rules import Action, Mode, RulesFile
@@ -62,25 +63,7 @@ def fact_change_text(change: dict[str, Any]) -> str:
 
 
 def rule_changes(old: RulesFile, new: RulesFile) -> list[dict[str, Any]]:
-    before = {rule.id: rule.model_dump(mode="json") for rule in old.rules}
-    after = {rule.id: rule.model_dump(mode="json") for rule in new.rules}
-    kept_before = [rule_id for rule_id in before if rule_id in after]
-    kept_after = [rule_id for rule_id in after if rule_id in before]
-    moved = _moved(kept_before, kept_after)
-    changes: list[dict[str, Any]] = []
-    for rule_id in [*after, *(r for r in before if r not in after)]:
-        if rule_id not in before:
-            changes.append({"rule": rule_id, "change": "added", "fields": []})
-        elif rule_id not in after:
-            changes.append({"rule": rule_id, "change": "removed", "fields": []})
-        else:
-            fields = [field for field, _, _ in field_changes(before[rule_id], after[rule_id])]
-            if fields:
-                position = ["position"] if rule_id in moved else []
-                changes.append({"rule": rule_id, "change": "changed", "fields": fields + position})
-            elif rule_id in moved:
-                changes.append({"rule": rule_id, "change": "moved", "fields": ["position"]})
-    return changes
+    return [change.as_json() for change in diff_rules(old, new)]
 
 
 def settings_changes(old: RulesFile, new: RulesFile) -> list[str]:
@@ -118,36 +101,6 @@ def policies_hash(registry: Registry) -> str:
 def _digest(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
-
-
-def _moved(before: list[str], after: list[str]) -> set[str]:
-    """The rules whose place among the rules kept changed: those off a longest common order."""
-    place = {rule_id: i for i, rule_id in enumerate(before)}
-    sequence = [place[rule_id] for rule_id in after]
-    # Longest increasing subsequence (patience sorting): the rules that kept their order.
-    tails: list[int] = []
-    tail_at: list[int] = []
-    previous = [-1] * len(sequence)
-    for i, value in enumerate(sequence):
-        lo, hi = 0, len(tails)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if tails[mid] < value:
-                lo = mid + 1
-            else:
-                hi = mid
-        previous[i] = tail_at[lo - 1] if lo else -1
-        if lo == len(tails):
-            tails.append(value)
-            tail_at.append(i)
-        else:
-            tails[lo], tail_at[lo] = value, i
-    stayed = set()
-    i = tail_at[-1] if tail_at else -1
-    while i >= 0:
-        stayed.add(after[i])
-        i = previous[i]
-    return set(after) - stayed
 
 
 def _change(
