@@ -131,6 +131,7 @@ def every_kind_of_event(config: Config, path: Path) -> list[dict[str, Any]]:
         count=412,
         seconds=10.0,
     )
+    log.connection_refused(client_ip="10.0.0.7", status_code=431, reason="over 65536 bytes")
     log.directory_read(ok=True, groups=3, users=42, error=None, seconds=0.084)
     log.directory_read(ok=False, groups=3, users=42, error="ldap://dc1: refused", seconds=2.0)
     log.close()

@@ -43,6 +43,7 @@ OTHER_KINDS = frozenset(
         "source.changed",
         "error",
         "decisions.suppressed",
+        "connection.refused",
     }
 )
 CHANGE_KINDS = frozenset({"config.loaded", "config.rejected", "policy.changed"})

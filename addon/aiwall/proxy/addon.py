@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 import time
 import weakref
 from dataclasses import replace
@@ -39,10 +38,9 @@ from aiwall.ack.tokens import TokenSigner
 from aiwall.core.config import Config
 from aiwall.core.decision import Decision, RequestInfo
 from aiwall.core.registry import default_policies_dir
-from aiwall.core.rules import Action, Intercept, RulesFile
-from aiwall.core.yamlsource import ConfigError
+from aiwall.core.rules import Action, Intercept
 from aiwall.pages import answers as pages
-from aiwall.proxy import tunnels
+from aiwall.proxy import heads, tunnels
 from aiwall.proxy.answer import (
     ANSWERED,
     answer,
@@ -66,10 +64,9 @@ from aiwall.proxy.flows import (
     request_path,
 )
 from aiwall.proxy.identify import Identify
-from aiwall.proxy.lastgood import LastGood
 from aiwall.proxy.options import add_options, signer_from
 from aiwall.proxy.record import Recorder
-from aiwall.proxy.reload import ConfigFiles
+from aiwall.proxy.serving import Serving
 from aiwall.proxy.sink import Sink
 from aiwall.telemetry.events import EventLog
 from aiwall.telemetry.metrics import Metrics
@@ -86,7 +83,6 @@ _STORE_PING_SECONDS = 5.0
 
 class AiWall:
     def __init__(self) -> None:
-        self.config: Config | None = None
         self.events = EventLog("-")
         self.store: AckStore = MemoryAckStore()
         self.signer = TokenSigner.with_random_secret()
@@ -98,22 +94,32 @@ class AiWall:
         # Client connections whose raw TCP aiwall refused: never connected upstream.
         self._refused: weakref.WeakSet[connection.Client] = weakref.WeakSet()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._files: ConfigFiles | None = None
-        # What serves while the files on disk are rejected (None: the files are in force).
-        self._instead_of_files: str | None = None
-        self._start_refused = False  # there was nothing to serve: the start was refused
         self.record = Recorder(self.events)  # one client cannot flood the log with refusals
         self.sink = Sink()  # answers refused uploads without holding their bodies
         self.identify = Identify()
         self.reader = DirectoryReader(self.metrics, lambda: self.events)
         self.directory = self.reader.cache
+        self.serving = Serving(lambda: self.events, self.metrics, self._put_in_force)
+
+    @property
+    def config(self) -> Config | None:
+        """The configuration in force (proxy/serving.py says which, and why)."""
+        return self.serving.config
+
+    @config.setter
+    def config(self, config: Config | None) -> None:
+        self.serving.config = config
+
+    def _put_in_force(self, config: Config) -> None:
+        if self.directory.configure(config.rules):
+            self.reader.changed()  # read the directory now, not at the next interval
 
     def load(self, loader: Loader) -> None:
         self.identify.load(loader)
         add_options(loader)
 
     def configure(self, updated: set[str]) -> None:
-        if self._start_refused:
+        if self.serving.start_refused:
             return  # mitmproxy rolls the options of a refused start back: nothing to apply
         self.identify.configure(updated)
         if {"aiwall_log", "aiwall_log_max_bytes", "aiwall_log_backups"} & updated:
@@ -138,19 +144,24 @@ class AiWall:
             )
         if "aiwall_secret" in updated:
             self.signer = signer_from(ctx.options.aiwall_secret)
+        if {"aiwall_head_max_bytes", "aiwall_head_timeout"} & updated:
+            max_bytes, timeout = ctx.options.aiwall_head_max_bytes, ctx.options.aiwall_head_timeout
+            if max_bytes < 1024 or timeout < 0:
+                raise exceptions.OptionsError(
+                    "aiwall_head_max_bytes: 1024 or more; aiwall_head_timeout: 0 or more"
+                )
+            heads.install(max_bytes, timeout, self._head_refused)
         if "aiwall_refusal_events" in updated:
             if ctx.options.aiwall_refusal_events < 0:
                 raise exceptions.OptionsError("aiwall_refusal_events: 0 or more")
             self.record.refusals.limit = ctx.options.aiwall_refusal_events or 2**62
         if {"aiwall_rules", "aiwall_policies", "aiwall_state_dir"} & updated:
             policies, state = ctx.options.aiwall_policies, ctx.options.aiwall_state_dir
-            self._files = ConfigFiles(
+            self.serving.open(
                 Path(ctx.options.aiwall_rules),
                 Path(policies) if policies else default_policies_dir(),
-                LastGood(Path(state)) if state else None,
+                Path(state) if state else None,
             )
-            kept = self._files.last_good.rules() if self._files.last_good else None
-            self._apply(*self._files.read(), rules_before=kept)
         if "aiwall_metrics" in updated:
             self._serve_metrics(ctx.options.aiwall_metrics)
         if "connection_strategy" in updated and ctx.options.connection_strategy != "lazy":
@@ -166,6 +177,14 @@ class AiWall:
                 "aiwall streams bodies itself (aiwall_stream); unsetting stream_large_bodies"
             )
             ctx.options.update(stream_large_bodies=None)
+
+    def _head_refused(self, client: connection.Client, status: int, reason: str) -> None:
+        """A request head over the limits (proxy/heads.py): logged, bounded like any refusal."""
+        ip = client_ip(client)
+        shown = str(ip) if ip else None
+        self.metrics.failed(f"head {status}")
+        if self.record.refusals.admit((shown, None, None, None, status)):
+            self.events.connection_refused(client_ip=shown, status_code=status, reason=reason)
 
     def _replace_store(self, store: AckStore) -> None:
         previous, self.store = self.store, store
@@ -188,95 +207,12 @@ class AiWall:
             raise RuntimeError("aiwall has no configuration")
         return Enforcer(self.config.rules.settings, self.store, self.signer)
 
-    def _apply(
-        self, config: Config | None, problems: list[str], rules_before: RulesFile | None = None
-    ) -> None:
-        """Swap in a good configuration in one assignment; keep the last good one otherwise.
-
-        `rules_before`: at a start, the rules kept from the last run (for the rule changes)."""
-        self.metrics.reloaded(config is not None)
-        if config is None:
-            self._reject(problems)
-            return
-        previous = self.config
-        self._serve(config, None)
-        assert self._files is not None
-        before = previous.rules if previous is not None else rules_before
-        self.events.config_loaded(
-            config,
-            rules=str(self._files.rules),
-            policies=str(self._files.policies),
-            previous=previous,
-            previous_rules=before,
-        )
-        if previous is None:
-            for warning in config.warnings:  # at a start only: a reload repeats them in its event
-                print(warning, file=sys.stderr)
-
-    def _reject(self, problems: list[str]) -> None:
-        """Rejected files: the configuration in force keeps serving; at a start, the last good
-        one kept in the state directory; without one, aiwall does not start. Loudly each time."""
-        if self.config is not None:
-            serving = self._instead_of_files or "the configuration in force before"
-            _say(f"rejected the changed configuration; {serving} keeps serving", problems)
-            self._in_force(serving)
-            self.events.config_rejected(problems=problems, serving=serving)
-            return
-        last_good = self._files.last_good if self._files else None
-        try:
-            kept = last_good.load() if last_good else None
-        except ConfigError as error:
-            problems = [*problems, *(f"{p} (the kept last good copy)" for p in error.problems)]
-            kept = None
-        if kept is None:
-            reason = "there is no last good configuration to serve"
-            if last_good is None:
-                reason += " (aiwall_state_dir / aiwall run --state-dir keeps one)"
-            _say(f"rejected the configuration, and {reason}: aiwall does not start", problems)
-            self.events.config_rejected(problems=problems, serving="nothing: aiwall does not start")
-            self._start_refused = True
-            raise exceptions.OptionsError(
-                "\n".join([f"the configuration was rejected and {reason}:", *problems])
-            )
-        config, saved = kept
-        serving = (
-            f"the last good configuration, accepted {saved.saved} from {saved.source_rules}"
-            f" (kept in {saved.rules.parent.parent})"
-        )
-        _say(
-            f"rejected the configuration; serving {serving} instead, until the files are"
-            " fixed (aiwall_config_in_sync is 0 meanwhile)",
-            problems,
-        )
-        self._serve(config, serving)
-        self.events.config_rejected(problems=problems, serving=serving)
-        self.events.config_loaded(config, rules=str(saved.rules), policies=str(saved.policies))
-
-    def _serve(self, config: Config, instead: str | None) -> None:
-        """Put a configuration in force, in one assignment; `instead`: it is not the files'
-        (they were rejected), and what it is."""
-        self.config = config
-        if self.directory.configure(config.rules):
-            self.reader.changed()  # read the directory now, not at the next interval
-        self._in_force(instead)
-
-    def _in_force(self, instead: str | None) -> None:
-        """Note what serves: the files (None), or what serves instead of them, and why."""
-        self._instead_of_files = instead
-        self.metrics.in_sync(instead is None)
-
-    async def _reload(self) -> None:
-        """Validate off the event loop, then swap between requests."""
-        if self._files is not None:
-            config, problems = await asyncio.to_thread(self._files.read)
-            self._apply(config, problems)
-
     async def _watch(self) -> None:
         while interval := ctx.options.aiwall_reload_interval:
             await asyncio.sleep(interval)
             try:
-                if self._files is not None and self._files.changed():
-                    await self._reload()
+                if self.serving.changed():
+                    await self.serving.reload()
             except Exception as error:  # the watcher outlives any one bad reload
                 self.events.internal_error(
                     error=repr(error), where="reload", host=None, client_ip=None
@@ -301,7 +237,7 @@ class AiWall:
 
     def _on_sighup(self) -> None:
         self.events.reopen()  # after logrotate moved the file away
-        task = asyncio.get_running_loop().create_task(self._reload())
+        task = asyncio.get_running_loop().create_task(self.serving.reload())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -313,22 +249,11 @@ class AiWall:
         if not port.isdigit():
             raise exceptions.OptionsError(f"aiwall_metrics: {listen!r} is not HOST:PORT")
         try:
-            self.metrics.serve(host.strip("[]") or "0.0.0.0", int(port), self._ready)
+            self.metrics.serve(host.strip("[]") or "0.0.0.0", int(port), self.serving.ready)
         except OSError as error:
             raise exceptions.OptionsError(
                 f"aiwall_metrics: cannot listen on {listen}: {error}"
             ) from None
-
-    def _ready(self) -> tuple[bool, str]:
-        """Ready whenever a configuration serves; the body says when it is not the files'."""
-        if self.config is None:
-            return False, "not ready: no configuration"
-        if self._instead_of_files is not None:
-            return True, (
-                f"ready, serving {self._instead_of_files}: the rules or vendor record files were"
-                " rejected (see config.rejected in the log, or stderr)"
-            )
-        return True, "ready"
 
     @property
     def intercept(self) -> Intercept:
@@ -571,9 +496,3 @@ class AiWall:
             client_ip=str(ip) if ip else None,
         )
         logger.exception("aiwall failed closed in %s", where, exc_info=error)
-
-
-def _say(headline: str, problems: list[str]) -> None:
-    """A rejected configuration on stderr, whoever runs aiwall: every problem, one a line."""
-    lines = [f"aiwall: ERROR: {headline}:", *(f"  {problem}" for problem in problems)]
-    print("\n".join(lines), file=sys.stderr, flush=True)

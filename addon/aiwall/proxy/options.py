@@ -6,6 +6,7 @@ from mitmproxy import exceptions
 from mitmproxy.addonmanager import Loader
 
 from aiwall.ack.tokens import TokenSigner
+from aiwall.proxy.heads import HEAD_MAX_BYTES, HEAD_TIMEOUT
 
 
 def add_options(loader: Loader) -> None:
@@ -76,6 +77,20 @@ def add_options(loader: Loader) -> None:
         "Stream the bodies of requests aiwall lets through, and of their responses, instead of"
         " holding them (aiwall never reads them; streamed AI answers arrive as they are"
         " written). Takes the place of stream_large_bodies, which breaks blocking uploads.",
+    )
+    loader.add_option(
+        "aiwall_head_max_bytes",
+        int,
+        HEAD_MAX_BYTES,
+        "The largest HTTP/1 request head (request line and header fields) aiwall reads; a"
+        " larger one is answered 431 and its connection closed.",
+    )
+    loader.add_option(
+        "aiwall_head_timeout",
+        int,
+        int(HEAD_TIMEOUT),
+        "Seconds an HTTP/1 request head may take from its first byte to its end; a slower one"
+        " is answered 408 and its connection closed (0: no limit).",
     )
 
 

@@ -6,12 +6,11 @@ import signal
 import sys
 from pathlib import Path
 
-from mitmproxy.addons.termlog import TermLog
 from mitmproxy.exceptions import OptionsError
 from mitmproxy.options import Options
-from mitmproxy.tools.dump import DumpMaster
 
 from aiwall.proxy.addon import AiWall
+from aiwall.proxy.master import PolicyMaster
 
 
 def serve(
@@ -63,10 +62,11 @@ async def _run(
     listen: tuple[str, int], confdir: str, settings: dict[str, str | int], specs: list[str]
 ) -> int:
     options = Options(listen_host=listen[0], listen_port=listen[1], confdir=confdir)
-    master = DumpMaster(options, with_termlog=False, with_dumper=False)
-    master.addons.add(TermLog(out=sys.stderr), AiWall())
+    master = PolicyMaster(options, AiWall())
     options.update(connection_strategy="lazy", **settings)
-    options.set(*specs)  # like mitmdump --set; aiwall keeps connection_strategy=lazy
+    # Like mitmdump --set (aiwall keeps connection_strategy=lazy); an option of a script in
+    # `scripts` is known once the script is loaded: the master refuses what is still unknown.
+    options.set(*specs, defer=True)
     # As mitmdump does: a container's first process (PID 1) gets no default for SIGTERM, so
     # without this `podman stop` or Kubernetes would wait out their grace period and kill it.
     loop = asyncio.get_running_loop()
@@ -74,4 +74,4 @@ async def _run(
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
             loop.add_signal_handler(number, master.shutdown)
     await master.run()
-    return 0
+    return 1 if master.unknown_options else 0

@@ -47,6 +47,7 @@ KINDS = {
     "source.changed": Kind(("configuration",), "aiwall.source", "change", "change"),
     "error": Kind(("web",), "aiwall.error", "error", "error"),
     "decisions.suppressed": Kind(("network", "web"), "aiwall.decision", "denied", "denied"),
+    "connection.refused": Kind(("network",), "aiwall.connection", "denied", "denied"),
     "directory.read": Kind(("iam",), "aiwall.directory", "group", "error"),
 }
 

@@ -2,9 +2,9 @@
 
 Each event is a structlog call whose event name (`decision`, `session`, `ack`, `config.loaded`,
 `config.rejected`, `policy.changed`, `source.changed`, `error`, `decisions.suppressed`,
-`directory.read`) becomes ECS `event.action`. The processor chain adds the envelope (time, id,
-sequence, categorisation, the observer: `telemetry/envelope.py`) in the order
-`telemetry/layout.py` writes down, and renders one ASCII line (`telemetry/encoding.py`);
+`connection.refused`, `directory.read`) becomes ECS `event.action`. The processor chain adds
+the envelope (time, id, sequence, categorisation, the observer: `telemetry/envelope.py`) in the
+order `telemetry/layout.py` writes down, and renders one ASCII line (`telemetry/encoding.py`);
 `telemetry/writer.py` puts it on stdout or in a rotating file. `events.schema.json` documents
 every field and the tests hold the two in step. Writing never raises: enforcement must not
 depend on the log.
@@ -374,14 +374,27 @@ class EventLog:
             logging.WARNING,
             "decisions.suppressed",
             False,
-            message=f"{count} more identical refusals of {host} for this client in"
-            f" {seconds:.0f} s were counted, not written one by one",
+            message=f"{count} more identical refusals of {host or 'request heads'} for this client"
+            f" in {seconds:.0f} s were counted, not written one by one",
             source=_present(ip=client_ip),
             user=_present(name=user),
             url=_present(domain=host),
             http=_present(response=_present(status_code=status_code) or None),
             rule=_present(id=rule_id),
             aiwall={"suppressed": {"count": count, "seconds": math.ceil(seconds)}},
+        )
+
+    def connection_refused(self, *, client_ip: str | None, status_code: int, reason: str) -> None:
+        """A connection closed before any request on it was decided (proxy/heads.py)."""
+        self._emit(
+            logging.WARNING,
+            "connection.refused",
+            False,
+            message=f"closed the connection of {client_ip or 'a client'} with {status_code}:"
+            f" {reason}",
+            source=_present(ip=client_ip),
+            http={"response": {"status_code": status_code}},
+            aiwall={"refused": {"reason": reason}},
         )
 
     def internal_error(
