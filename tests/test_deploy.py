@@ -25,7 +25,7 @@ import pytest
 import yaml
 from aiwall.cli.main import _parser
 from aiwall.core.config import load_config
-from aiwall.core.reach import analyse
+from aiwall.core.reach.analyser import analyse
 
 from .conftest import ROOT
 

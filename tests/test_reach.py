@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from aiwall.core.config import Config, load_config
 from aiwall.core.decision import HostName, RequestInfo
-from aiwall.core.reach import Analysis, analyse
+from aiwall.core.reach.analyser import analyse
+from aiwall.core.reach.findings import Analysis
 from aiwall.core.rules import HTTP_METHODS
 from hypothesis import given, settings
 from hypothesis import strategies as st
