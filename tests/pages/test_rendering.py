@@ -102,7 +102,7 @@ def pinned(page: pages.Page) -> bytes:
 
 def test_pages_are_the_same_bytes_apart_from_the_nonce(blocked: Decision, warned: Decision) -> None:
     """Golden files: a change to a page shows in review. After a deliberate change, rewrite
-    them with `AIWALL_UPDATE_GOLDEN=1 pytest tests/test_pages.py` and read the diff."""
+    them with `AIWALL_UPDATE_GOLDEN=1 pytest tests/pages/test_rendering.py` and read the diff."""
     first, second = all_pages(blocked, warned), all_pages(blocked, warned)
     if os.environ.get("AIWALL_UPDATE_GOLDEN"):
         GOLDEN.mkdir(parents=True, exist_ok=True)
