@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiwall.core.config import Config, load_config
 from aiwall.core.hosts import _cached_outcome
+from aiwall.telemetry.events import EventLog
 
 from . import chromium
 from .eventcheck import validate_event_lines
@@ -43,6 +44,17 @@ def test_config() -> Config:
 @pytest.fixture(scope="session")
 def shipped_config() -> Config:
     return load_config(ROOT / "rules.example.yaml", ROOT / "policies", today=lambda: TODAY)
+
+
+@pytest.fixture
+def log_path(tmp_path: Path) -> Path:
+    """Where a test's event log is written."""
+    return tmp_path / "events.log"
+
+
+@pytest.fixture
+def events(log_path: Path) -> EventLog:
+    return EventLog(str(log_path))
 
 
 @pytest.fixture(scope="session")

@@ -12,17 +12,6 @@ from hypothesis import strategies as st
 
 from tests.eventcheck import context, decide, fact_change, logged, validate_event_lines
 
-
-@pytest.fixture
-def log_path(tmp_path: Path) -> Path:
-    return tmp_path / "events.log"
-
-
-@pytest.fixture
-def events(log_path: Path) -> EventLog:
-    return EventLog(str(log_path))
-
-
 HOSTILE = [
     ("CR LF", 'alice\r\n{"forged": true}', 'alice\r\n{"forged": true}'),
     ("line separators", "a\u2028b\u2029c\x85d\x1ce", "a\u2028b\u2029c\x85d\x1ce"),

@@ -28,11 +28,6 @@ def same_width_ids(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-@pytest.fixture
-def log_path(tmp_path: Path) -> Path:
-    return tmp_path / "events.log"
-
-
 def mark(events: EventLog, text: str) -> None:
     """One event that carries `text` (a policy.changed whose new value it is)."""
     events.policy_changed([fact_change(text)])

@@ -1,6 +1,6 @@
 """Weakness 10: bidi overrides and zero-width characters printed raw in `aiwall report`. Every
 text output escapes format and control characters; acceptance counts visible characters (see
-tests/test_ack.py and test_requests.py)."""
+tests/ack/test_redeem.py and test_requests.py)."""
 
 import subprocess
 import sys

@@ -27,7 +27,7 @@ from aiwall.core.decision import Decision, RequestInfo
 from aiwall.core.diff import diff_registries, diff_rules
 from aiwall.core.policy import VendorRecord
 from aiwall.core.policytests import run_policy_tests
-from aiwall.core.reach import analyse
+from aiwall.core.reach.analyser import analyse
 from aiwall.core.registry import default_policies_dir, load_registry
 from aiwall.core.rules import RulesFile
 from aiwall.core.urls import url_names
