@@ -26,6 +26,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/aiwall check --strict --rules rules.example.yaml --policies policies > /dev/null
 
 test: $(INSTALLED)
 	scripts/system-deps

@@ -1,20 +1,16 @@
 """What the load test prints: errors, log check, requests per second, memory, against goals."""
 
 import argparse
-import os
-import ssl
 import statistics
-import subprocess
-import sys
 from collections import Counter
 from typing import Any
 
+import processes
 from load_clients import Load
 from load_kinds import KINDS, Tally
 from load_memory import MB
 from load_run import LogCheck, Memory
 from load_setup import ROOT, metric
-from processes import load_average
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -59,18 +55,7 @@ GROUP_EXPECTED = {  # by the kinds each group cycles through
 
 
 def versions() -> list[str]:
-    import mitmproxy.version
-
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True
-    )
-    return [
-        f"python       {sys.version.split()[0]} ({sys.executable})",
-        f"mitmproxy    {mitmproxy.version.VERSION}",
-        f"openssl      {ssl.OPENSSL_VERSION} (client side)",
-        f"aiwall       {commit.stdout.strip() or 'unknown commit'}",
-        f"machine      {os.cpu_count()} cores, load average {load_average()}",
-    ]
+    return processes.versions(ROOT)
 
 
 def shown(command: list[str]) -> str:

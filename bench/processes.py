@@ -2,7 +2,9 @@
 
 import multiprocessing.process
 import os
+import ssl
 import subprocess
+import sys
 from pathlib import Path
 
 
@@ -39,3 +41,20 @@ def cpu_seconds(pid: int) -> float:
 
 def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def versions(root: Path, *more: str) -> list[str]:
+    """What a benchmark ran on, one `name  value` line each; `more` goes before the commit."""
+    import mitmproxy.version
+
+    commit = subprocess.run(
+        ["git", "-C", str(root), "describe", "--always", "--dirty"], capture_output=True, text=True
+    )
+    return [
+        f"python       {sys.version.split()[0]} ({sys.executable})",
+        f"mitmproxy    {mitmproxy.version.VERSION}",
+        f"openssl      {ssl.OPENSSL_VERSION} (client side)",
+        *more,
+        f"aiwall       {commit.stdout.strip() or 'unknown commit'}",
+        f"machine      {os.cpu_count()} cores, load average {load_average()}",
+    ]

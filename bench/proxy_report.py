@@ -1,14 +1,11 @@
 """bench/proxy.py's report: each workload's rounds, and the tables of rates, CPU and memory."""
 
-import os
-import ssl
 import statistics
 import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from processes import load_average
+import processes
 from proxy_load import Run, Workload
 from proxy_setup import AIWALL, AIWALL_SCRIPT, BLOCK_LIST, PLAIN, ROOT, Proxy, Upstream, rss_mb
 
@@ -48,21 +45,12 @@ def median_text(values: list[float], spread: bool = False) -> str:
 
 
 def versions(upstream: Upstream) -> list[str]:
-    import mitmproxy.version
-
     wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True
-    )
-    return [
-        f"python       {sys.version.split()[0]} ({sys.executable})",
-        f"mitmproxy    {mitmproxy.version.VERSION}",
-        f"openssl      {ssl.OPENSSL_VERSION} (client side)",
+    return processes.versions(
+        ROOT,
         f"wrk          {(wrk.stdout + wrk.stderr).splitlines()[0].strip()}",
         f"upstream     {upstream.kind}, 127.0.0.1:{upstream.http_port} and :{upstream.https_port}",
-        f"aiwall       {commit.stdout.strip() or 'unknown commit'}",
-        f"machine      {os.cpu_count()} cores, load average {load_average()}",
-    ]
+    )
 
 
 def shown_command(command: Sequence[str]) -> str:

@@ -104,6 +104,11 @@ def test_check_warns_on_a_fact_without_a_source(
     )
     err = capsys.readouterr().err
     assert "products[0].residency: no source covers this fact" in err
+    strict = ["check", "--strict", "--rules", str(tmp_path / "rules.yaml")]
+    assert main([*strict, "--policies", str(policies)]) == 1  # make lint runs this
+    err = capsys.readouterr().err
+    assert "euapi.yaml" in err and "residency: no source covers this fact" in err
+    assert "warning: products[0].residency" not in err  # said once, as an error
 
 
 def test_the_example_rules_use_every_match_field_action_and_a_shadow_rule() -> None:

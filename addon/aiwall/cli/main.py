@@ -28,7 +28,7 @@ from aiwall.core.diff import diff_registries, diff_rules
 from aiwall.core.policy import VendorRecord
 from aiwall.core.policytests import run_policy_tests
 from aiwall.core.reach.analyser import analyse
-from aiwall.core.registry import default_policies_dir, load_registry
+from aiwall.core.registry import UNCOVERED, default_policies_dir, load_registry, uncovered
 from aiwall.core.rules import RulesFile
 from aiwall.core.urls import url_names
 from aiwall.core.yamlsource import ConfigError
@@ -98,7 +98,12 @@ def _parser() -> argparse.ArgumentParser:
             )
         return sub
 
-    command("check", _check, "validate the rules and vendor records; exit 0 when valid")
+    check = command("check", _check, "validate the rules and vendor records; exit 0 when valid")
+    check.add_argument(
+        "--strict",
+        action="store_true",
+        help="a stated fact, host list or jurisdiction that no source covers is an error",
+    )
     explain = command("explain", _explain, "show how a request to URL would be decided, and why")
     explain.add_argument("url")
     explain.add_argument("--user", help="proxy-auth user name")
@@ -189,13 +194,17 @@ def _load(args: argparse.Namespace) -> Config:
 def _check(args: argparse.Namespace) -> int:
     """Validate; run the policy tests; show what each rule can decide. Exit 1 on any error."""
     config = _load(args)
+    strict = uncovered(config.registry, "error") if args.strict else []
     for warning in config.warnings:
-        print(warning, file=sys.stderr)
+        if not (strict and warning.message.startswith(UNCOVERED)):  # said below, as errors
+            print(warning, file=sys.stderr)
     analysis = analyse(config)
     for line in analysis.lines():
         print(line)
     tests = run_policy_tests(config.engine, config.rules_document)
-    findings = sorted([*analysis.problems, *tests.failures], key=lambda p: (p.file, p.line))
+    findings = sorted(
+        [*analysis.problems, *tests.failures, *strict], key=lambda p: (p.file, p.line)
+    )
     for problem in findings:
         print(problem, file=sys.stderr)
     failed = len(tests.outcomes) - tests.passed

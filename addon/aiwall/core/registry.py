@@ -281,6 +281,9 @@ def known_facts(product: Product) -> Iterator[str]:
         yield "retention"
 
 
+UNCOVERED = "no source covers"  # how each fact, host list or jurisdiction without a source begins
+
+
 def registry_warnings(registry: Registry, today: date, stale_after: timedelta) -> list[Problem]:
     """Records older than `stale_after`, and facts or hosts that no source covers."""
     warnings: list[Problem] = []
@@ -297,18 +300,31 @@ def registry_warnings(registry: Registry, today: date, stale_after: timedelta) -
                     message = f"last verified {checked} ({(today - checked).days} days ago): stale"
                     where = ("products", p, "verified", fact)
                     warnings.append(document.problem(where, message, "warning"))
+    return warnings + uncovered(registry)
+
+
+def uncovered(registry: Registry, severity: str = "warning") -> list[Problem]:
+    """Hosts, jurisdictions and stated facts that no source's `covers` names: each fact a
+    record states must say which page states it (`aiwall check --strict` makes these errors)."""
+    problems: list[Problem] = []
+    for record in registry.vendors.values():
+        document = registry.documents[record.id]
         covered = {c for source in record.sources for c in source.covers}
+
+        missing: list[tuple[tuple[str | int, ...], str]] = []
         if "hosts" not in covered:
-            warnings.append(document.problem(("hosts",), "no source covers the hosts", "warning"))
+            missing.append((("hosts",), "the hosts"))
         if record.jurisdiction and "jurisdiction" not in covered:
-            message = "no source covers the jurisdiction"
-            warnings.append(document.problem(("jurisdiction",), message, "warning"))
+            missing.append((("jurisdiction",), "the jurisdiction"))
         if record.tenant_restriction and "tenant_restriction" not in covered:
-            message = "no source covers the tenant restriction"
-            warnings.append(document.problem(("tenant_restriction",), message, "warning"))
+            missing.append((("tenant_restriction",), "the tenant restriction"))
         for p, product in enumerate(record.products):
-            for fact in known_facts(product):
+            facts = list(known_facts(product))
+            if product.jurisdiction is not None:
+                facts.append("jurisdiction")
+            for fact in facts:
                 if not {fact, f"{product.id}.{fact}"} & covered:
-                    message = "no source covers this fact (cover it, or say unknown)"
-                    warnings.append(document.problem(("products", p, fact), message, "warning"))
-    return warnings
+                    missing.append((("products", p, fact), "this fact (cover it, or say unknown)"))
+        for where, what in missing:
+            problems.append(document.problem(where, f"{UNCOVERED} {what}", severity))
+    return problems
