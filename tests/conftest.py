@@ -74,14 +74,16 @@ def start_proxy(
     scripts: tuple[Path, ...] = (),
     env: Mapping[str, str] | None = None,
     redirect: bool = True,
+    deployed: bool = False,
 ) -> AbstractContextManager[Proxy]:
-    """A real mitmdump with aiwall; every event it writes must validate against the schema."""
+    """A real mitmdump with aiwall (`deployed`: aiwall run); every event it writes must validate
+    against the schema."""
 
     @contextmanager
     def proxy() -> Iterator[Proxy]:
         folder = tmp_path_factory.mktemp("proxy")
         with running_proxy(
-            folder, upstream, rules, ROOT / "policies", options, scripts, env, redirect
+            folder, upstream, rules, ROOT / "policies", options, scripts, env, redirect, deployed
         ) as running:
             yield running
         validate_event_lines(running.events_path.read_text().splitlines())
@@ -91,7 +93,8 @@ def start_proxy(
 
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[Proxy]:
-    with start_proxy(tmp_path_factory, upstream) as running:
+    """aiwall as deployed (`aiwall run`); tests that need `mitmdump -s` start their own."""
+    with start_proxy(tmp_path_factory, upstream, deployed=True) as running:
         yield running
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from .mitm import REDIRECT, free_port, mitmdump_command
+from .mitm import REDIRECT, ROOT, aiwall_run_command, free_port, mitmdump_command
 from .upstream import Upstream
 
 START_TIMEOUT = 30.0
@@ -97,9 +97,11 @@ def running_proxy(
     scripts: Sequence[Path] = (),
     env: Mapping[str, str] | None = None,
     redirect: bool = True,
+    deployed: bool = False,
 ) -> Iterator[Proxy]:
     """`redirect`: resolve every name to the test upstream (off where another proxy, a parent
-    in upstream mode, connects to the upstream instead). `env`: the process's environment."""
+    in upstream mode, connects to the upstream instead). `env`: the process's environment.
+    `deployed`: `aiwall run` (aiwall's own lean mitmproxy) instead of `mitmdump -s`."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     events = folder / "events.jsonl"
@@ -108,15 +110,27 @@ def running_proxy(
         # Suites ask the same refused URL many times; tests/security checks the bound. (Given
         # twice, mitmproxy's --set drops both this and every later option.)
         options = [*options, "aiwall_refusal_events=0"]
-    command = mitmdump_command(
-        port,
-        folder / "confdir",
-        rules=rules,
-        policies=policies,
-        events=events,
-        scripts=[*([REDIRECT] if redirect else []), *scripts],
-        options=options,
-    )
+    scripts = [*([REDIRECT] if redirect else []), *scripts]
+    if deployed:
+        command = aiwall_run_command(
+            port,
+            folder / "confdir",
+            rules=rules,
+            policies=policies or ROOT / "policies",
+            events=events,
+            scripts=scripts,
+            options=options,
+        )
+    else:
+        command = mitmdump_command(
+            port,
+            folder / "confdir",
+            rules=rules,
+            policies=policies,
+            events=events,
+            scripts=scripts,
+            options=options,
+        )
     env = dict(
         env or os.environ,
         AIWALL_TEST_TLS_PORT=str(upstream.tls_port),

@@ -54,7 +54,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[Proxy]:
-    with start_proxy(tmp_path_factory, upstream) as running:
+    """aiwall as deployed (`aiwall run`); the branded one below is the `mitmdump -s` form."""
+    with start_proxy(tmp_path_factory, upstream, deployed=True) as running:
         yield running
 
 
