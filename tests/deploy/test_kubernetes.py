@@ -219,28 +219,40 @@ def test_the_rules_configmap_is_a_valid_rules_file(tmp_path: Path) -> None:
     assert [str(p) for p in analyse(config).problems] == []  # no rule that never decides
 
 
-def test_the_vendor_records_fit_in_one_configmap(no_network: None) -> None:
-    """The guide builds ConfigMap aiwall-policies from policies/: every file becomes a key."""
+def test_the_vendor_records_fit_in_their_configmaps(no_network: None) -> None:
+    """The pod mounts ConfigMaps aiwall-policies-<from>-<to> as one projected volume; the guide
+    builds each from the files of policies/ whose names start with those letters. Together they
+    hold every file once, and each stays under a ConfigMap's 1 MiB."""
+    volumes = pod_spec(objects("Deployment")["aiwall"])["volumes"]
+    [volume] = [v for v in volumes if v["name"] == "policies"]
+    names = [source["configMap"]["name"] for source in volume["projected"]["sources"]]
     files = sorted(p for p in (ROOT / "policies").iterdir() if p.is_file())
-    data = {p.name: p.read_text(encoding="utf-8") for p in files}
-    configmap = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "aiwall-policies", "namespace": "aiwall"},
-        "data": data,
-    }
-    kubernetes_validate.validate(configmap, KUBERNETES_VERSION, strict=True)
-    assert all(re.fullmatch(r"[-._a-zA-Z0-9]+", key) for key in data)
-    size = sum(len(k) + len(v.encode()) for k, v in data.items())
-    assert size < CONFIGMAP_LIMIT, (
-        f"policies/ holds {size:,} bytes, over a ConfigMap's 1 MiB: split it over several"
-        " ConfigMaps in a projected volume (deploy/GUIDE.md)"
-    )
-    if size > LAST_APPLIED_LIMIT:
-        command = next(
-            line for line in _guide_command_lines() if "create configmap aiwall-policies" in line
+    commands = [c for c in _guide_command_lines() if "create configmap aiwall-policies" in c]
+    held: list[str] = []
+    for name in names:
+        letters = re.fullmatch(r"aiwall-policies-([a-z])-([a-z])", name)
+        assert letters, f"{name}: aiwall-policies-<first letter>-<last letter>"
+        first, last = letters.groups()
+        data = {p.name: p.read_text(encoding="utf-8") for p in files if first <= p.name[0] <= last}
+        configmap = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "aiwall"},
+            "data": data,
+        }
+        kubernetes_validate.validate(configmap, KUBERNETES_VERSION, strict=True)
+        assert all(re.fullmatch(r"[-._a-zA-Z0-9]+", key) for key in data)
+        size = sum(len(k) + len(v.encode()) for k, v in data.items())
+        assert size < CONFIGMAP_LIMIT, (
+            f"{name} holds {size:,} bytes, over a ConfigMap's 1 MiB: split policies/ over one"
+            " more ConfigMap of the projected volume (deploy/GUIDE.md)"
         )
-        assert "--server-side" in command, "client-side apply cannot store this ConfigMap"
+        [command] = [c for c in commands if f"create configmap {name} " in c]
+        assert f"policies/[{first}-{last}]*" in command
+        if size > LAST_APPLIED_LIMIT:
+            assert "--server-side" in command, "client-side apply cannot store this ConfigMap"
+        held += data
+    assert sorted(held) == [p.name for p in files]  # every file, each once
 
 
 def test_probes_use_the_metrics_port_and_the_documented_paths() -> None:
