@@ -5,10 +5,13 @@ import io
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiwall.cli.main import main
+from aiwall.core.registry import load_registry
 from aiwall.telemetry.events import EVENT_SCHEMA_PATH
+from aiwall.telemetry.facts import product_facts
 
 from .conftest import ROOT
 
@@ -94,9 +97,9 @@ def test_vendors_lists_one_row_per_product(capsys: pytest.CaptureFixture[str]) -
         "kind": "chat-assistant",
         "verdict": "Trains unless you opt out",
         "training": "default",
-        "opt_out": "yes",
-        "zero_retention": "no",
-        "dpa": "no",
+        "opt_out": True,
+        "zero_retention": False,
+        "dpa": False,
         "residency": ["CN"],
         "jurisdiction": None,
         "retention": "open-ended",
@@ -108,7 +111,8 @@ def test_vendors_lists_one_row_per_product(capsys: pytest.CaptureFixture[str]) -
     assert [json.loads(line) for line in run(capsys, "vendors", "--json").splitlines()] == rows
     table = run(capsys, "vendors").splitlines()
     assert table[0].split() == [
-        "product", "verdict", "residency", "retention", "zdr", "dpa", "last_verified", "confidence"
+        "product", "verdict", "residency", "jurisdiction", "retention", "zdr", "dpa",
+        "last_verified", "confidence",
     ]  # fmt: skip
     assert len(table) == len(rows) + 1
 
@@ -117,15 +121,74 @@ def test_vendors_as_csv_is_a_lookup_table_with_the_events_values(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     rows = list(csv.DictReader(io.StringIO(run(capsys, "vendors", "--format", "csv"))))
-    as_json = [json.loads(line) for line in run(capsys, "vendors", "--json").splitlines()]
-    assert len(rows) == len(as_json) and len({r["product"] for r in rows}) == len(rows)
-    for row, expected in zip(rows, as_json, strict=True):
-        assert row == {k: ";".join(v) if isinstance(v, list) else v for k, v in expected.items()}
+    registry = load_registry(ROOT / "policies")
+    products = [(v, p) for v in registry.vendors.values() for p in v.products]
+    assert [r["product"] for r in rows] == [v.ref(p) for v, p in products]
+    for row, (vendor, product) in zip(rows, products, strict=True):
+        facts = product_facts(vendor, product)  # what decision events carry in aiwall.record
+        assert {k: row[k] for k in facts} == {
+            k: ";".join(v) if isinstance(v, list) else v for k, v in facts.items()
+        }
     schema = json.loads(EVENT_SCHEMA_PATH.read_text())
     record = schema["$defs"]["record"]["properties"]
     assert set(rows[0]) - {"product", "vendor", "name", "kind", "verdict"} == set(record) - {
         "stale"
     }
+
+
+def listed(capsys: pytest.CaptureFixture[str], *filters: str) -> list[dict[str, Any]]:
+    out = run(capsys, "vendors", "--json", "--policies", str(ROOT / "policies"), *filters)
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_vendors_json_uses_the_rules_values(capsys: pytest.CaptureFixture[str]) -> None:
+    for row in listed(capsys):
+        for fact in ("opt_out", "zero_retention", "dpa"):
+            assert row[fact] in (True, False, "unknown")
+        assert isinstance(row["residency"], list) and isinstance(row["jurisdiction"], list)
+
+
+def test_vendors_filters_by_jurisdiction_as_a_rule_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    registry = load_registry(ROOT / "policies")
+    chinese = {
+        v.ref(p)
+        for v in registry.vendors.values()
+        for p in v.products
+        if "CN" in v.jurisdiction_of(p)
+    }
+    assert {r["product"] for r in listed(capsys, "--jurisdiction", "CN")} == chinese
+    unknown = {
+        v.ref(p) for v in registry.vendors.values() for p in v.products if not v.jurisdiction_of(p)
+    }
+    both = {r["product"] for r in listed(capsys, "--jurisdiction", "cn,unknown")}
+    assert both == chinese | unknown and unknown and not chinese & unknown
+
+
+def test_vendors_filters_combine_like_a_rules_match(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = listed(
+        capsys, "--training", "default", "--residency", "unknown", "--kind", "chat-assistant"
+    )
+    assert rows
+    for row in rows:
+        assert row["training"] == "default" and row["residency"] == []
+        assert row["kind"] == "chat-assistant"
+    no_dpa = listed(capsys, "--dpa", "false", "--dpa", "unknown")
+    assert {r["dpa"] for r in no_dpa} == {False, "unknown"}
+    assert main(["vendors", "--vendor", "deepseek"]) == 0
+    assert "aiwall: 2 of " in capsys.readouterr().err  # DeepSeek's two products
+    assert listed(capsys, "--vendor", "deepseek") == [
+        r for r in listed(capsys) if r["vendor"] == "deepseek"
+    ]
+
+
+def test_vendors_refuses_a_filter_value_a_rule_would_refuse(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["vendors", "--training", "sometimes"]) == 2
+    err = capsys.readouterr().err
+    assert "--training:" in err and "'opt-in'" in err and not capsys.readouterr().out
 
 
 @pytest.mark.parametrize("kind", ["policy", "rules"])

@@ -382,6 +382,22 @@ def _fact_checks(match: Match) -> Iterator[Check]:
         yield "under_review", _has_facts(lambda v, p, s: bool(s.under_review) == doubted)
 
 
+def product_filter(match: Match) -> Callable[[VendorRecord, Product], bool]:
+    """Whether a product's own facts hold for a match's vendor-fact fields, judged as a rule
+    judges them (`aiwall vendors` filters with it): `unknown` matches only where listed, and a
+    record is never stale here (staleness depends on the rules' settings)."""
+    checks = tuple(check for _, check in _fact_checks(match))
+
+    def holds(vendor: VendorRecord, product: Product) -> bool:
+        subject = Subject(
+            "", vendor, product, False, RequestInfo(()), product.residency,
+            vendor.facts_under_review(product),
+        )  # fmt: skip
+        return all(check(subject) for check in checks)
+
+    return holds
+
+
 def _any_of(codes: tuple[str, ...], wanted: frozenset[str]) -> bool:
     """Any of the record's region codes is wanted; a record with none is `unknown`."""
     return any(c in wanted for c in codes) if codes else UNKNOWN in wanted
