@@ -242,3 +242,36 @@ def test_staleness_works_per_fact(tmp_path: Path) -> None:
     request = RequestInfo((HostName("host", "usbot.test"),))
     assert str(config.engine.decide(request).action) == "warn"
     assert date(2015, 1, 1) == vendor.verified_on(product, "training")
+
+
+def test_the_example_china_rules_block_every_chinese_service_in_the_registry() -> None:
+    """Every host of the shipped registry whose product keeps data in China or is run under
+    Chinese law is blocked by rules.example.yaml for an ordinary employee (issue 12)."""
+    import ipaddress
+
+    from aiwall.core.config import load_config
+    from aiwall.core.decision import HostName, RequestInfo
+    from aiwall.core.hostindex import REGION
+
+    from .conftest import ROOT
+
+    config = load_config(ROOT / "rules.example.yaml", ROOT / "policies")
+    office = ipaddress.ip_address("10.20.30.40")
+    chinese = []
+    for vendor in config.registry.vendors.values():
+        for text in [*vendor.hosts, *(h for p in vendor.products for h in p.hosts)]:
+            entry = HostEntry.parse(host_text(text))
+            host = entry.host.replace(REGION, "region1")
+            path = entry.path_prefix or "/"
+            route = config.engine.route(host, path)
+            assert route is not None and route[0] is vendor
+            product, residency = route[1], route[3]
+            if product is None or not (
+                "CN" in residency or "CN" in vendor.jurisdiction_of(product)
+            ):
+                continue
+            chinese.append(host)
+            request = RequestInfo((HostName("host", host),), path=path, client_ip=office)
+            decision = config.engine.decide(request)
+            assert str(decision.action) == "block", (host, decision.rule)
+    assert len(chinese) >= 40  # Baidu, ByteDance, DeepSeek, Kimi, Qwen, Zhipu and the rest
