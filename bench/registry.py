@@ -97,10 +97,13 @@ def main() -> int:
             continue
         domains = own_domains(vendor)
         for product in vendor.products:
-            for fact in [*known_facts(product), *(["jurisdiction"] if vendor.jurisdiction else [])]:
-                citing = [
-                    s for s in vendor.sources if {fact, f"{product.id}.{fact}"} & set(s.covers)
-                ]
+            jurisdiction = ["jurisdiction"] if vendor.jurisdiction_of(product) else []
+            for fact in [*known_facts(product), *jurisdiction]:
+                # A product's own jurisdiction is backed by `<product>.jurisdiction` alone.
+                names = {f"{product.id}.{fact}"}
+                if fact != "jurisdiction" or product.jurisdiction is None:
+                    names.add(fact)
+                citing = [s for s in vendor.sources if names & set(s.covers)]
                 total += 1
                 own += any(is_own(s.url, domains) for s in citing)
     print(f"big vendors' facts citing the vendor's own pages: {own}/{total} ({own / total:.0%})")

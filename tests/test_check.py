@@ -111,6 +111,30 @@ def test_check_warns_on_a_fact_without_a_source(
     assert "warning: products[0].residency" not in err  # said once, as an error
 
 
+def test_a_products_own_jurisdiction_needs_its_own_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The vendor's `jurisdiction` source names the vendor's entity; a product run by another
+    entity (its own `jurisdiction`) must cite a page for that one: `<product>.jurisdiction`."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    record = (FIXTURES / "policies" / "euapi.yaml").read_text()
+    record = record.replace("    retention: P1D\n", "    retention: P1D\n    jurisdiction: [SG]\n")
+    record = record.replace("retention]", "retention, jurisdiction]")
+    record = record.replace("last_verified:", "jurisdiction: [DE]\nlast_verified:")
+    (policies / "euapi.yaml").write_text(record)
+    (tmp_path / "rules.yaml").write_text("rules: []\n")
+    strict = ["check", "--strict", "--rules", str(tmp_path / "rules.yaml")]
+    assert main([*strict, "--policies", str(policies)]) == 1
+    assert "products[0].jurisdiction: no source covers this product's" in capsys.readouterr().err
+    (policies / "euapi.yaml").write_text(record.replace("jurisdiction]", "api.jurisdiction]"))
+    assert main([*strict, "--policies", str(policies)]) == 1  # now the vendor's is uncovered
+    (policies / "euapi.yaml").write_text(
+        record.replace("jurisdiction]", "jurisdiction, api.jurisdiction]")
+    )
+    assert main([*strict, "--policies", str(policies)]) == 0
+
+
 def test_the_example_rules_use_every_match_field_action_and_a_shadow_rule() -> None:
     from aiwall.core.rules import Action, Match, Mode
 

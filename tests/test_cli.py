@@ -16,6 +16,7 @@ from aiwall.telemetry.facts import product_facts
 from .conftest import ROOT
 
 RULES = ["--rules", str(ROOT / "rules.example.yaml"), "--policies", str(ROOT / "policies")]
+DEEPSEEK_VERIFIED = load_registry(ROOT / "policies").vendors["deepseek"].last_verified.isoformat()
 
 # Every fact of the reference card (shared/reference/deepseek-card.txt), as `aiwall show` says it.
 DEEPSEEK_CARD = [
@@ -37,7 +38,7 @@ DEEPSEEK_CARD = [
     "The angle most listicles miss is data residency",
     "The opt-out was retrofitted in 2025 and is narrow",
     "DeepSeek consumer app / web: Trains unless you opt out",
-    "Last verified 2026-12-04 · confidence: medium · Terms change — confirm directly with"
+    f"Last verified {DEEPSEEK_VERIFIED} · confidence: medium · Terms change — confirm directly with"
     " DeepSeek before sending confidential data.",
     "https://cdn.deepseek.com/policies/en-US/deepseek-privacy-policy.html",
     "https://cdn.deepseek.com/policies/en-US/deepseek-terms-of-use.html",
@@ -72,7 +73,7 @@ def test_explain_names_vendor_product_facts_and_the_deciding_rule(
     assert "Data stored in: CN" in out
     assert "Trains on your data: yes, by default" in out
     assert "Retention: open-ended" in out
-    assert "Record:   last verified 2026-12-04, confidence medium" in out
+    assert f"Record:   last verified {DEEPSEEK_VERIFIED}, confidence medium" in out
     assert "block-cn-residency: matched → block" in out
     assert "Decision: BLOCK (rule block-cn-residency:" in out
 
@@ -99,13 +100,13 @@ def test_vendors_lists_one_row_per_product(capsys: pytest.CaptureFixture[str]) -
         "training": "default",
         "opt_out": True,
         "zero_retention": False,
-        "dpa": False,
+        "dpa": "unknown",
         "residency": ["CN"],
         "jurisdiction": None,
         "retention": "open-ended",
         "retention_class": "open-ended",
         "under_review": [],
-        "last_verified": "2026-12-04",
+        "last_verified": DEEPSEEK_VERIFIED,
         "confidence": "medium",
     }
     assert [json.loads(line) for line in run(capsys, "vendors", "--json").splitlines()] == rows

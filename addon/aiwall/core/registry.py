@@ -319,12 +319,14 @@ def uncovered(registry: Registry, severity: str = "warning") -> list[Problem]:
         if record.tenant_restriction and "tenant_restriction" not in covered:
             missing.append((("tenant_restriction",), "the tenant restriction"))
         for p, product in enumerate(record.products):
-            facts = list(known_facts(product))
-            if product.jurisdiction is not None:
-                facts.append("jurisdiction")
-            for fact in facts:
+            for fact in known_facts(product):
                 if not {fact, f"{product.id}.{fact}"} & covered:
                     missing.append((("products", p, fact), "this fact (cover it, or say unknown)"))
+            # A product's own jurisdiction names another entity than the vendor's: the vendor's
+            # `jurisdiction` sources do not speak for it.
+            if product.jurisdiction and f"{product.id}.jurisdiction" not in covered:
+                what = f"this product's jurisdiction (cover it as {product.id}.jurisdiction)"
+                missing.append((("products", p, "jurisdiction"), what))
         for where, what in missing:
             problems.append(document.problem(where, f"{UNCOVERED} {what}", severity))
     return problems
