@@ -23,6 +23,7 @@ ENTRIES = (
     "chatgpt.com/backend-anon/files/",
     "sub.chatgpt.com/x/",
     "localhost",
+    "huggingface.co/chat",
 )
 
 
@@ -51,6 +52,13 @@ ENTRIES = (
         ("sub.chatgpt.com", "/x/1", "sub.chatgpt.com/x/"),
         ("sub.chatgpt.com", "/y", "chatgpt.com"),
         ("sub.chatgpt.com", "/backend-anon/files/1", "chatgpt.com/backend-anon/files/"),
+        # a prefix without a trailing slash ends at a segment boundary
+        ("huggingface.co", "/chat", "huggingface.co/chat"),
+        ("huggingface.co", "/chat/", "huggingface.co/chat"),
+        ("huggingface.co", "/chat/conversation/1", "huggingface.co/chat"),
+        ("huggingface.co", "/chat?x=1", "huggingface.co/chat"),
+        ("huggingface.co", "/chatty", None),
+        ("huggingface.co", "/chat-ui/", None),
     ],
 )
 def test_the_most_specific_entry_wins(host: str, path: str, expected: str | None) -> None:
@@ -78,9 +86,8 @@ def test_adding_an_entry_again_replaces_its_target_only() -> None:
 def test_len_and_hosts_count_entries_and_names() -> None:
     index = index_of(*ENTRIES)
     assert len(index) == len(ENTRIES)
-    assert sorted(index.hosts()) == sorted(
-        ["deepseek.com", "api.deepseek.com", "chatgpt.com", "sub.chatgpt.com", "localhost"]
-    )
+    names = ["deepseek.com", "api.deepseek.com", "chatgpt.com", "sub.chatgpt.com", "localhost"]
+    assert sorted(index.hosts()) == sorted([*names, "huggingface.co"])
     assert len(HostIndex()) == 0
 
 
@@ -109,8 +116,15 @@ label = st.text(alphabet="abcz09-", min_size=1, max_size=6).filter(
     lambda s: not s.startswith("-") and not s.endswith("-")
 )
 name = st.lists(label, min_size=1, max_size=4).map(".".join)
-prefix = st.sampled_from(["", "/", "/a/", "/a/b/", "/b", "/ab"])
-path = st.sampled_from(["/", "/a", "/a/", "/a/b/c", "/ab", "/b/", "/x"])
+prefix = st.sampled_from(["", "/", "/a/", "/a/b/", "/b", "/ab", "/a"])
+path = st.sampled_from(["/", "/a", "/a/", "/a/b/c", "/ab", "/b/", "/x", "/a?q", "/bc", "/b;x"])
+
+
+def segment_prefix(path: str, prefix: str) -> bool:
+    """A prefix covers the path itself and what follows it after `/`, `?`, `#` or `;`."""
+    if prefix.endswith("/") or not prefix:
+        return path.startswith(prefix)
+    return path == prefix or any(path.startswith(prefix + c) for c in "/?#;")
 
 
 def reference_resolve(entries: dict[tuple[str, str], int], host: str, path: str) -> int | None:
@@ -118,7 +132,8 @@ def reference_resolve(entries: dict[tuple[str, str], int], host: str, path: str)
     candidates = [
         (len(entry_host.split(".")), len(entry_prefix), target)
         for (entry_host, entry_prefix), target in entries.items()
-        if (host == entry_host or host.endswith("." + entry_host)) and path.startswith(entry_prefix)
+        if (host == entry_host or host.endswith("." + entry_host))
+        and segment_prefix(path, entry_prefix)
     ]
     return max(candidates)[2] if candidates else None
 

@@ -46,7 +46,7 @@ PATTERN_HOSTS = sorted(
 ORDINARY = [
     "example.org",
     "www.google.com",
-    "github.com",
+    "gitlab.com",
     "bing.com",
     "localhost",
     "10.0.0.1",
@@ -437,7 +437,7 @@ def test_the_command_prints_a_file_node_accepts(
     assert node.find(pac, ["chat.deepseek.com", "example.org"]) == [VIA_PROXY, "DIRECT"]
     assert main(["pac", "--proxy", "[::1]:3128", "--rules", str(RULES)]) == 0
     pac = capsys.readouterr().out
-    assert node.find(pac, ["llm.corp.test", "api.openai.com", "github.com"]) == [
+    assert node.find(pac, ["llm.corp.test", "api.openai.com", "gitlab.com"]) == [
         "PROXY [::1]:3128",
         "PROXY [::1]:3128",
         "DIRECT",

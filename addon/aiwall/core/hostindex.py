@@ -8,6 +8,9 @@ An entry's first label may hold `{region}`, for vendors that use one name per re
 `europe-west4-aiplatform.googleapis.com` (and their subdomains), never `aiplatform.googleapis.com`
 nor `x.y-aiplatform.googleapis.com`. `{region}` stands for one or more letters, digits and
 hyphens within that one label.
+
+A path prefix ends at a segment boundary: `huggingface.co/chat` covers `/chat`, `/chat/…` and
+`/chat?…`, never `/chatty`; a prefix that ends in `/` covers only what lies below it.
 """
 
 import re
@@ -52,6 +55,16 @@ class HostEntry:
         return self.host + self.path_prefix
 
 
+def under(path: str, prefix: str) -> bool:
+    """Whether `path` (with its query) lies under the path prefix, at a segment boundary."""
+    if not path.startswith(prefix):
+        return False
+    return not prefix or prefix.endswith("/") or path[len(prefix) : len(prefix) + 1] in _BOUNDARY
+
+
+_BOUNDARY = ("", "/", "?", "#", ";")
+
+
 class HostIndex[T]:
     """Maps a normalised host name and path to the target of its most specific entry."""
 
@@ -86,12 +99,12 @@ class HostIndex[T]:
         name = host
         while True:
             for prefix, target in self._by_host.get(name, ()):
-                if path.startswith(prefix):
+                if under(path, prefix):
                     return target
             label, dot, parent = name.partition(".")
             if self._patterns and dot:
                 for regex, prefix, target, _ in self._patterns.get(parent, ()):
-                    if regex.fullmatch(label) and path.startswith(prefix):
+                    if regex.fullmatch(label) and under(path, prefix):
                         return target
             if not dot:
                 return None

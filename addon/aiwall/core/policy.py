@@ -150,9 +150,10 @@ class Product(Strict):
     kind: Kind | None = Field(default=None, description="defaults to the vendor's kind")
     hosts: tuple[HostSpec, ...] = Field(
         default=(),
-        description="hosts (and host/path prefixes) that identify this product; an entry may"
-        " pin data to a region: {host: eu.api.openai.com, residency: [EU]}. The first label"
-        " may hold {region}: {region}-aiplatform.googleapis.com",
+        description="hosts (and host/path prefixes) that identify this product; a path prefix"
+        " ends at a segment boundary (huggingface.co/chat covers /chat and /chat/..., not"
+        " /chatty). An entry may pin data to a region: {host: eu.api.openai.com, residency:"
+        " [EU]}. The first label may hold {region}: {region}-aiplatform.googleapis.com",
     )
     verdict: str = Field(description='one line, like "Trains unless you opt out"')
     summary: str
