@@ -83,6 +83,16 @@ def test_adding_an_entry_again_replaces_its_target_only() -> None:
     assert index.hosts() == ["chatgpt.com"]
 
 
+def test_a_host_with_a_path_entry_at_or_above_it_has_paths() -> None:
+    """What decides whether a TLS connection must be decrypted to be judged (ai-only)."""
+    index = index_of("deepseek.com", "github.com/copilot", "{region}-x.example.net/chat/")
+    assert index.has_paths("github.com") and index.has_paths("www.github.com")
+    assert index.has_paths("eu-x.example.net") and index.has_paths("a.eu-x.example.net")
+    assert not index.has_paths("deepseek.com") and not index.has_paths("chat.deepseek.com")
+    assert not index.has_paths("github.io") and not index.has_paths("x.example.net")
+    assert not index.has_paths("githubcom") and not index.has_paths("")
+
+
 def test_len_and_hosts_count_entries_and_names() -> None:
     index = index_of(*ENTRIES)
     assert len(index) == len(ENTRIES)

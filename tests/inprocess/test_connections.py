@@ -54,6 +54,10 @@ def test_a_vendor_outside_allow_hosts_is_refused_at_connect(wall: Wall) -> None:
         ("chat.deepseek.com", "example.org", False),  # a fake SNI for a vendor's tunnel
         ("example.org", None, False),  # no SNI: only the Host inside can tell
         ("example.org", "chat_bot.example.org", False),  # invalid: decided inside
+        # an AI product on a path of the host (github.com/copilot): only the path tells
+        ("github.com", "github.com", False),
+        ("example.org", "www.github.com", False),
+        ("gist.github.io", "gist.github.io", True),
     ],
 )
 def test_ai_only_passes_through_what_is_not_ai(

@@ -151,6 +151,22 @@ class Engine:
                 return True
         return False
 
+    def must_look_inside(self, names: tuple[HostName, ...]) -> bool:
+        """Whether a TLS connection known only by these names (CONNECT target, SNI) must be
+        decrypted for its requests to be judged: a name is AI or invalid, or an AI product
+        lives on a path of its host (`github.com/copilot`), which only the requests show."""
+        decision = self.decide(RequestInfo(names, "CONNECT"))
+        if decision.ai or decision.invalid:
+            return True
+        for name in names:
+            try:
+                host = normalise_host(name.raw)
+            except InvalidHost:
+                continue
+            if self.registry.index.has_paths(host) or self._org_hosts.has_paths(host):
+                return True
+        return False
+
     def decide(self, request: RequestInfo, explain: bool = False) -> Decision:
         """The strictest outcome over every name the request carries."""
         names, subjects, headers = self._subjects(request)

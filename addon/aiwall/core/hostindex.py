@@ -110,6 +110,22 @@ class HostIndex[T]:
                 return None
             name = parent
 
+    def has_paths(self, host: str) -> bool:
+        """Whether an entry with a path prefix applies to the host (`github.com/copilot` to
+        github.com and www.github.com): only its requests' paths tell what they are."""
+        name = host
+        while True:
+            if any(prefix for prefix, _ in self._by_host.get(name, ())):
+                return True
+            label, dot, parent = name.partition(".")
+            if self._patterns and dot:
+                for regex, prefix, *_ in self._patterns.get(parent, ()):
+                    if prefix and regex.fullmatch(label):
+                        return True
+            if not dot:
+                return False
+            name = parent
+
     def hosts(self) -> list[str]:
         """The listed names (patterns are in `patterns()`)."""
         return list(self._by_host)

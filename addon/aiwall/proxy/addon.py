@@ -8,15 +8,14 @@ Cases it handles:
 - next_layer: a connection mitmproxy decided to relay unseen is judged on every name it has
   (CONNECT, SNI, first Host): refused for a blocked or warned vendor, looked into when it is
   plaintext HTTP (proxy/tunnels.py).
-- TLS ClientHello: with `intercept: ai-only`, passes non-AI connections through untouched,
-  judging the CONNECT target and the SNI together so a fake SNI cannot carry AI traffic.
+- TLS ClientHello: with `intercept: ai-only`, passes non-AI connections through untouched
+  (the CONNECT target and SNI judged together: Engine.must_look_inside).
 - Request headers: decides before the body is read; block and unacknowledged warn are
   answered here, so no connection to the vendor is opened (connection_strategy=lazy).
 - The acknowledgement path: answered by the proxy itself, never forwarded.
 - Any exception inside aiwall: an error page for the request and an error event.
 - Who sent it: proxy/identify.py runs first in each hook (Negotiate 407, trusted child
-  proxies); directory groups are read in the background (identity/directory.py), never while
-  a request waits.
+  proxies); directory groups are read in the background, never while a request waits.
 """
 
 import asyncio
@@ -37,6 +36,7 @@ from aiwall.ack.store import AckStore, MemoryAckStore, open_ack_store
 from aiwall.ack.tokens import TokenSigner
 from aiwall.core.config import Config
 from aiwall.core.decision import Decision, RequestInfo
+from aiwall.core.engine import Engine
 from aiwall.core.registry import default_policies_dir
 from aiwall.core.rules import Action, Intercept
 from aiwall.pages import answers as pages
@@ -271,7 +271,7 @@ class AiWall:
             client = client_of(flow, self.directory.groups_of)
             names = connection_names(target, None)
             request = RequestInfo(names, "CONNECT", "/", client.user, client.ip)
-            outcome = self._enforcer().tunnel(self._decide(request))
+            outcome = self._enforcer().tunnel(self._engine().decide(request))
             if outcome.step is Step.REFUSE:  # what goes through is recorded in next_layer
                 flow.response = http.Response.make(403, b"Blocked by aiwall\n")
                 self.record.outcome(outcome, client, flow.request.method, "", "/", None)
@@ -302,7 +302,7 @@ class AiWall:
             target = self._connect_targets.get(context.client)
             names = tunnels.connection_names(context, data, target)
             ip = client_ip(context.client)
-            decision = self._decide(RequestInfo(tuple(names), "CONNECT", "/", None, ip))
+            decision = self._engine().decide(RequestInfo(tuple(names), "CONNECT", "/", None, ip))
             outcome = self._enforcer().tunnel(decision)
             if outcome.step is Step.REFUSE:
                 nextlayer.layer = tunnels.Refused(context)
@@ -327,9 +327,9 @@ class AiWall:
             if target is None and data.context.server.address:
                 target = authority(*data.context.server.address[:2])
             sni = data.client_hello.sni
-            decision = self._decide(RequestInfo(connection_names(target, sni), "CONNECT"))
             # Without SNI only the Host header inside can name the vendor: look inside.
-            data.ignore_connection = bool(sni) and not decision.ai and not decision.invalid
+            inside = self._engine().must_look_inside(connection_names(target, sni))
+            data.ignore_connection = bool(sni) and not inside
         except Exception as error:
             data.ignore_connection = False  # intercept, so requestheaders decides (or fails closed)
             self.events.internal_error(
@@ -370,8 +370,10 @@ class AiWall:
         """Raw TCP through a tunnel to a vendor cannot be shown a page: refuse it unless allowed."""
         try:
             target = self._connect_targets.get(flow.client_conn)
-            names = connection_names(target, flow.client_conn.sni)
-            if self._enforcer().refuses_tunnel(self._decide(RequestInfo(names, "CONNECT"))):
+            decision = self._engine().decide(
+                RequestInfo(connection_names(target, flow.client_conn.sni), "CONNECT")
+            )
+            if self._enforcer().refuses_tunnel(decision):
                 self._refuse(flow)
         except Exception as error:
             self._refuse(flow)
@@ -398,10 +400,10 @@ class AiWall:
         self.metrics.close()
         self.events.close()
 
-    def _decide(self, request: RequestInfo) -> Decision:
+    def _engine(self) -> Engine:
         if self.config is None:
             raise RuntimeError("aiwall has no configuration")
-        return self.config.engine.decide(request)
+        return self.config.engine
 
     async def _enforce(self, flow: http.HTTPFlow) -> None:
         assert self.config is not None, "aiwall has no configuration"
