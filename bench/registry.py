@@ -33,9 +33,22 @@ OWN_DOMAINS = {
     "github_copilot": ["github.com", "githubcopilot.com", "github.blog"],
     "meta_ai": ["meta.com", "facebook.com", "llama.com", "meta.ai"],
     "xai": ["x.ai", "grok.com", "x.com"],
-    "alibaba_qwen": ["alibabacloud.com", "aliyun.com", "alibaba.com", "qwen.ai", "qwenlm.ai"],
+    "alibaba_qwen": [
+        "alibabacloud.com",
+        "aliyun.com",
+        "alibaba.com",
+        "qwen.ai",
+        "qwenlm.ai",
+        "alicdn.com",  # terms.alicdn.com serves Alibaba's agreements
+    ],
     "baidu_ernie": ["baidu.com"],
-    "bytedance_doubao": ["doubao.com", "volcengine.com", "bytedance.com", "byteplus.com"],
+    "bytedance_doubao": [
+        "doubao.com",
+        "volcengine.com",
+        "bytedance.com",
+        "byteplus.com",
+        "draftstatic.com",  # ByteDance's static host for Jianying / Jimeng agreements
+    ],
     "moonshot_kimi": ["moonshot.cn", "moonshot.ai", "kimi.com", "kimi.ai"],
     "zhipu_zai": ["z.ai", "bigmodel.cn", "zhipuai.cn"],
 }
